@@ -1,0 +1,268 @@
+"""The label schema: category values, their Chinese names, hotkeys and the metric flag.
+
+One YAML file (configs/labels.yaml, copied into the package as resources/labels.yaml) is the
+single source of truth, so the Label Studio config, the dataset's ClassLabel and a trained
+checkpoint's id mapping can never drift apart. Checkpoints store `to_dict()` and restore it with
+`from_dict()`, so a model keeps the ids it was trained with even if the YAML changes later.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+import yaml
+
+__all__ = [
+    "METRIC_CHOICE",
+    "Category",
+    "LabelSchema",
+    "MetricFlag",
+    "SchemaError",
+]
+
+# The stored value of the single metric checkbox; an annotation without it means metric = no.
+METRIC_CHOICE = "yes"
+
+_VALUE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_HOTKEY_RE = re.compile(r"^[0-9a-z]$")
+
+
+class SchemaError(ValueError):
+    """A label schema that cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """One category: `value` is stored in annotations, `name_zh` is what annotators see."""
+
+    value: str
+    name_zh: str
+    description: str
+    hotkey: str
+
+
+@dataclass(frozen=True, slots=True)
+class MetricFlag:
+    """The yes/no metric flag, shown as one checkbox (checked = yes)."""
+
+    name: str
+    name_zh: str
+    hotkey: str
+    description_yes: str
+    description_no: str
+
+
+@dataclass(frozen=True, slots=True)
+class LabelSchema:
+    """Validated label schema; the order of `category_specs` fixes the class ids."""
+
+    category_specs: tuple[Category, ...]
+    metric: MetricFlag
+    version: int = 1
+    source: str = field(default="<dict>", compare=False)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    # ----------------------------------------------------------------- accessors
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return tuple(c.value for c in self.category_specs)
+
+    @property
+    def category2id(self) -> dict[str, int]:
+        return {c.value: i for i, c in enumerate(self.category_specs)}
+
+    @property
+    def id2category(self) -> dict[int, str]:
+        return dict(enumerate(self.categories))
+
+    @property
+    def num_categories(self) -> int:
+        return len(self.category_specs)
+
+    def category(self, value: str) -> Category:
+        for c in self.category_specs:
+            if c.value == value:
+                return c
+        raise KeyError(f"unknown category {value!r}; expected one of {list(self.categories)}")
+
+    # ----------------------------------------------------------------- loading
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "<dict>") -> LabelSchema:
+        """Build from the YAML structure (or a checkpoint's stored `to_dict()`)."""
+        if not isinstance(data, dict):
+            raise SchemaError(f"{source}: expected a mapping at the top level, got {_tn(data)}")
+        _no_unknown(data, {"version", "categories", "metric"}, source, "top level")
+        version = data.get("version", 1)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise SchemaError(f"{source}: 'version' must be an integer, got {version!r}")
+        cats = data.get("categories")
+        if not isinstance(cats, list) or not cats:
+            raise SchemaError(f"{source}: 'categories' must be a non-empty list")
+        specs = []
+        for i, raw in enumerate(cats):
+            where = f"categories[{i}]"
+            if not isinstance(raw, dict):
+                raise SchemaError(f"{source}: {where} must be a mapping, got {_tn(raw)}")
+            _no_unknown(raw, {"value", "name_zh", "description", "hotkey"}, source, where)
+            specs.append(
+                Category(
+                    value=_req_str(raw, "value", source, where),
+                    name_zh=_req_str(raw, "name_zh", source, where),
+                    description=_req_str(raw, "description", source, where),
+                    hotkey=_req_str(raw, "hotkey", source, where),
+                )
+            )
+        m = data.get("metric")
+        if not isinstance(m, dict):
+            raise SchemaError(f"{source}: 'metric' must be a mapping")
+        keys = {"name", "name_zh", "hotkey", "description_yes", "description_no"}
+        _no_unknown(m, keys, source, "metric")
+        metric = MetricFlag(**{k: _req_str(m, k, source, "metric") for k in sorted(keys)})
+        return cls(category_specs=tuple(specs), metric=metric, version=version, source=source)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str]) -> LabelSchema:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SchemaError(f"{p}: label schema file not found") from None
+        return cls.from_yaml_text(text, str(p))
+
+    @classmethod
+    def from_yaml_text(cls, text: str, source: str = "<yaml>") -> LabelSchema:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SchemaError(f"{source}: not valid YAML: {exc}") from None
+        return cls.from_dict(data, source)
+
+    @classmethod
+    def default(cls) -> LabelSchema:
+        """The schema shipped inside the package (works from an installed wheel)."""
+        res = resources.files("sectioncls").joinpath("resources/labels.yaml")
+        return cls.from_yaml_text(res.read_text(encoding="utf-8"), "sectioncls:resources/labels.yaml")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for checkpoints (JSON-safe); `from_dict(to_dict())` round-trips."""
+        return {
+            "version": self.version,
+            "categories": [
+                {"value": c.value, "name_zh": c.name_zh, "description": c.description,
+                 "hotkey": c.hotkey}
+                for c in self.category_specs
+            ],
+            "metric": {
+                "name": self.metric.name,
+                "name_zh": self.metric.name_zh,
+                "hotkey": self.metric.hotkey,
+                "description_yes": self.metric.description_yes,
+                "description_no": self.metric.description_no,
+            },
+        }
+
+    # ----------------------------------------------------------------- Label Studio
+    def label_studio_config(self) -> str:
+        """The Label Studio labeling config (XML), deterministic so the committed copy can be
+        compared byte for byte. Chinese names are shown (`html`), English values are stored."""
+        q = quoteattr
+        lines = [
+            "<!-- Generated by sectioncls.schema.LabelSchema.label_studio_config() from",
+            "     configs/labels.yaml; do not edit by hand (a test keeps them in sync). -->",
+            "<View>",
+            '  <Style>.ctx { color: #666; font-size: 90%; } '
+            ".unit { font-size: 120%; padding: 6px 0; }</Style>",
+            '  <Header value="$doc_id · #$unit_index" size="5"/>',
+            '  <Text name="heading_path" value="$heading_path"/>',
+            '  <View className="ctx">',
+            '    <Text name="prev_text" value="$prev_text"/>',
+            "  </View>",
+            '  <View className="unit">',
+            '    <Text name="text" value="$text"/>',
+            "  </View>",
+            '  <View className="ctx">',
+            '    <Text name="next_text" value="$next_text"/>',
+            "  </View>",
+            '  <Header value="类别 category" size="6"/>',
+            '  <Choices name="category" toName="text" choice="single-radio" required="true" '
+            'showInline="true">',
+        ]
+        for c in self.category_specs:
+            label = escape(f"{c.name_zh} ({c.value})")
+            lines.append(
+                f"    <Choice value={q(c.value)} html={q(label)} hint={q(c.description)} "
+                f"hotkey={q(c.hotkey)}/>"
+            )
+        m = self.metric
+        lines += [
+            "  </Choices>",
+            f'  <Choices name={q(m.name)} toName="text" choice="multiple" showInline="true">',
+            f"    <Choice value={q(METRIC_CHOICE)} html={q(escape(f'{m.name_zh} ({m.name})'))} "
+            f"hint={q(m.description_yes)} hotkey={q(m.hotkey)}/>",
+            "  </Choices>",
+            "</View>",
+            "",
+        ]
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------- validation helpers
+def _tn(x: object) -> str:
+    return type(x).__name__
+
+
+def _no_unknown(d: dict, allowed: set[str], source: str, where: str) -> None:
+    extra = sorted(str(k) for k in d if k not in allowed)
+    if extra:
+        hint = ""
+        if any(k in ("True", "False") for k in extra):
+            hint = " (bare yes/no keys are booleans in YAML; use description_yes/description_no)"
+        raise SchemaError(
+            f"{source}: unknown key(s) {extra} in {where}; allowed: {sorted(allowed)}{hint}"
+        )
+
+
+def _req_str(d: dict, key: str, source: str, where: str) -> str:
+    v = d.get(key)
+    if isinstance(v, int) and not isinstance(v, bool) and key == "hotkey":
+        v = str(v)
+    if not isinstance(v, str) or not v.strip():
+        raise SchemaError(f"{source}: {where}.{key} must be a non-empty string, got {v!r}")
+    return v.strip()
+
+
+def _validate(s: LabelSchema) -> None:
+    src = s.source
+    if not s.category_specs:
+        raise SchemaError(f"{src}: at least one category is required")
+    seen: set[str] = set()
+    for c in s.category_specs:
+        if not _VALUE_RE.match(c.value):
+            raise SchemaError(
+                f"{src}: category value {c.value!r} must be lower-case ASCII "
+                "([a-z][a-z0-9_]*): it is stored in annotations and checkpoints"
+            )
+        if c.value in seen:
+            raise SchemaError(f"{src}: duplicate category value {c.value!r}")
+        seen.add(c.value)
+    if len(s.category_specs) < 2:
+        raise SchemaError(f"{src}: a classifier needs at least two categories")
+    if not _VALUE_RE.match(s.metric.name):
+        raise SchemaError(f"{src}: metric.name {s.metric.name!r} must be lower-case ASCII")
+    if s.metric.name in seen or s.metric.name in ("text", "heading_path", "prev_text", "next_text"):
+        raise SchemaError(f"{src}: metric.name {s.metric.name!r} clashes with another name")
+    hotkeys = [c.hotkey for c in s.category_specs] + [s.metric.hotkey]
+    for h in hotkeys:
+        if not _HOTKEY_RE.match(h):
+            raise SchemaError(f"{src}: hotkey {h!r} must be one digit or lower-case letter")
+    dup = sorted({h for h in hotkeys if hotkeys.count(h) > 1})
+    if dup:
+        raise SchemaError(f"{src}: hotkey(s) {dup} used more than once")

@@ -1,0 +1,298 @@
+"""Cut a report into units (headings, sentences, enumerated items, page chrome) with offsets.
+
+Chinese official reports have a rigid outline (一、 / (一) / 1. / (1)), run-in headings that
+share a line with their first sentence, inline enumerations (一是…；二是…) and web-page chrome.
+A general sentence splitter gets all of these wrong, and every later step (annotation, training,
+tagging) works on these units, so the rules live here in one place.
+
+Invariant: for every unit, ``text[unit.start:unit.end] == unit.text``; the units are ordered,
+never overlap, and everything outside them is whitespace.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+__all__ = ["KINDS", "SECTIONS", "Unit", "classify_section", "segment"]
+
+KINDS = ("heading", "sentence", "item", "meta")
+SECTIONS = ("achievement", "problem", "plan")
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One unit of a report; `report[start:end] == text` always holds."""
+
+    index: int
+    start: int
+    end: int
+    text: str
+    kind: str
+    level: int | None
+    heading_path: tuple[str, ...]
+    section: str | None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["heading_path"] = list(self.heading_path)
+        return d
+
+
+# --- traditional → simplified, only for the characters our keyword rules look at -------------
+_T2S = str.maketrans(
+    "問題計劃舉開況進績職創氣優務難關發佈來掃當頁網覽擊數機構號類閱讀備條歸檔鏈",
+    "问题计划举开况进绩职创气优务难关发布来扫当页网览击数机构号类阅读备条归档链",
+)
+
+
+def _simplify(s: str) -> str:
+    return s.translate(_T2S)
+
+
+# --- headings ------------------------------------------------------------------------------
+_CN_NUM = "一二三四五六七八九十百零〇"
+_HEADING_RULES: tuple[tuple[int, re.Pattern[str]], ...] = (
+    (1, re.compile(rf"第[{_CN_NUM}]+(?:部分|章|篇|节|節)[、,，.．:：\s]?")),
+    (1, re.compile(rf"第?[{_CN_NUM}]+(?:、|[．.](?!\d))")),
+    (2, re.compile(rf"[（(][{_CN_NUM}]+[）)][、．.]?")),
+    (3, re.compile(r"\d{1,2}[.．、](?![\d%％])")),
+    (4, re.compile(r"[（(]\d{1,2}[）)][、．.]?")),
+    (5, re.compile(r"[①-⑳]")),
+)
+# A numbered line deeper than (一) whose first sentence is this long is a paragraph, not a heading.
+_MAX_SUBHEADING_CHARS = 60
+
+# --- sections -----------------------------------------------------------------------------------
+# Checked in this order: plan and problem headings are specific; achievement headings are the
+# rest of a report's body, phrased as work done or results (取得新进展, 开创新局面, 续写新篇章…).
+_SECTION_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("plan", re.compile(r"打算|计划|思路|下一步|安排|展望|工作要点|努力方向|工作重点|目标任务")),
+    ("problem", re.compile(r"问题|不足|短板|差距|困难|薄弱")),
+    (
+        "achievement",
+        re.compile(
+            r"开展情况|工作情况|履行|履职|职责情况|举措|成效|成绩|成果|进展|取得|主要工作|"
+            r"工作回顾|完成情况|新局面|新篇章|新气象|新优势|新成效|新突破|新进展|新格局|生动局面"
+        ),
+    ),
+)
+
+
+def classify_section(heading: str) -> str | None:
+    """The report part a top-level heading introduces, from its wording (simplified or not)."""
+    s = _simplify(heading)
+    for section, pattern in _SECTION_RULES:
+        if pattern.search(s):
+            return section
+    return None
+
+
+# --- page chrome and metadata -------------------------------------------------------------------
+_META_LINE = re.compile(
+    r"^(?:[•·▪◆■●*\-–—>]\s*)*(?:"
+    r"听全文|分享到|相关文章|相关附件|相关新闻|相关链接|相关阅读|扫一扫|打印|关闭|关闭窗口|"
+    r"返回顶部|上一篇|下一篇|字号|字体|【\s*字体|【\s*大|来源|信息来源|发布日期|发布时间|发文日期|"
+    r"成文日期|索引号|发布机构|发文机关|主题分类|文号|浏览次数|点击数|访问量|责任编辑|编辑|"
+    r"政府信息公开|网站地图|联系我们|主办单位|承办单位|网站标识码|版权所有|.{0,20}公网安备|"
+    r".{0,20}ICP备|.{0,16}网站$|.{0,16}门户网站"
+    r")"
+)
+_META_MAX_CHARS = 80
+_DATE_LINE = re.compile(r"^[\s•·\-–—]*\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?$")
+
+
+def _is_meta_line(line: str) -> bool:
+    if not any(ch.isalnum() for ch in line):  # "-", "•", "——" and other leftovers
+        return True
+    if _DATE_LINE.match(line):
+        return True
+    return len(line) <= _META_MAX_CHARS and bool(_META_LINE.match(_simplify(line)))
+
+
+# --- sentences ----------------------------------------------------------------------------------
+_TERMINATORS = frozenset("。！？!?")
+_CLOSERS = frozenset("”’」』）)》】〕\"'")
+_PAIRS = {"“": "”", "‘": "’", "「": "」", "『": "』", "《": "》", "（": "）", "(": ")", "【": "】", "〔": "〕"}
+_ENUMERATOR = re.compile(
+    rf"\s*(?:[{_CN_NUM}]+是|第[{_CN_NUM}]+[,，、:：是]|其[{_CN_NUM}][,，、:：是]|[①-⑳])"
+)
+_SPACE = " \t\r\n\f\v\u3000\xa0\ufeff"
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\uf900" <= ch <= "\ufaff"
+
+
+def _protected(line: str) -> list[int]:
+    """Nesting depth of quotes/brackets at each position; unmatched openers are ignored."""
+    depth = [0] * (len(line) + 1)
+    stack: list[tuple[str, int]] = []
+    spans: list[tuple[int, int]] = []
+    ascii_quote: int | None = None
+    for i, ch in enumerate(line):
+        if ch in _PAIRS:
+            stack.append((_PAIRS[ch], i))
+        elif ch == '"':
+            if ascii_quote is None:
+                ascii_quote = i
+            else:
+                spans.append((ascii_quote, i))
+                ascii_quote = None
+        elif stack and ch in _CLOSERS:
+            # Close the innermost matching opener; openers above it were unmatched.
+            for k in range(len(stack) - 1, -1, -1):
+                if stack[k][0] == ch:
+                    spans.append((stack[k][1], i))
+                    del stack[k:]
+                    break
+    diff = [0] * (len(line) + 2)
+    for a, b in spans:  # inside means strictly between opener and closer
+        diff[a + 1] += 1
+        diff[b] -= 1
+    running = 0
+    for i in range(len(line) + 1):
+        running += diff[i]
+        depth[i] = running
+    return depth
+
+
+def _sentence_ends(line: str) -> Iterator[int]:
+    """Offsets (exclusive) in `line` where a sentence or an enumerated item ends."""
+    depth = _protected(line)
+    n = len(line)
+    i = 0
+    while i < n:
+        ch = line[i]
+        end = -1
+        if ch in _TERMINATORS or (ch == "." and _is_ascii_full_stop(line, i)):
+            j = i + 1
+            while j < n and line[j] in _TERMINATORS:
+                j += 1
+            # Closing quotes/brackets right after the stop stay with the sentence; that is
+            # also the one place a stop inside a quotation ends the sentence.
+            closers = j
+            while closers < n and line[closers] in _CLOSERS:
+                closers += 1
+            if depth[i] == 0:
+                end = closers
+            elif closers > j and depth[closers] == 0:
+                end = closers
+        elif ch in "；;" and depth[i] == 0 and _ENUMERATOR.match(line, i + 1):
+            end = i + 1
+        elif ch in "：:" and depth[i] == 0 and _ENUMERATOR.match(line, i + 1):
+            end = i + 1  # "存在以下问题：一是…" — the lead-in is its own unit
+        if end > 0:
+            yield end
+            i = end
+        else:
+            i += 1
+
+
+def _is_ascii_full_stop(line: str, i: int) -> bool:
+    prev = line[i - 1] if i else ""
+    nxt = line[i + 1] if i + 1 < len(line) else ""
+    if not prev or prev.isdigit() or prev.isascii() and prev.isalpha():
+        return False
+    return (_is_cjk(prev) or prev in _CLOSERS) and (not nxt or nxt in _SPACE or _is_cjk(nxt))
+
+
+def _spans(line: str, offset: int) -> Iterator[tuple[int, int]]:
+    """Trimmed (start, end) spans of the sentences in one line, as absolute offsets."""
+    start = 0
+    ends = list(_sentence_ends(line))
+    if not ends or ends[-1] < len(line):
+        ends.append(len(line))
+    for end in ends:
+        a, b = start, end
+        while a < b and line[a] in _SPACE:
+            a += 1
+        while b > a and line[b - 1] in _SPACE:
+            b -= 1
+        if b > a:
+            yield offset + a, offset + b
+        start = end
+
+
+def _heading_level(line: str) -> int | None:
+    for level, pattern in _HEADING_RULES:
+        m = pattern.match(line)
+        if m and m.end() < len(line):  # a bare marker is not a heading
+            return level
+    return None
+
+
+def _lines(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each non-blank line, trimmed; CR, LF and CRLF all end lines."""
+    for m in re.finditer(r"[^\r\n]+", text):
+        a, b = m.start(), m.end()
+        while a < b and text[a] in _SPACE:
+            a += 1
+        while b > a and text[b - 1] in _SPACE:
+            b -= 1
+        if b > a:
+            yield a, b
+
+
+def segment(text: str) -> list[Unit]:
+    """Segment a report's text into ordered units with exact offsets and heading structure."""
+    raw: list[tuple[int, int, str, int | None]] = []  # start, end, kind, level
+    seen_heading = False
+    for a, b in _lines(text):
+        line = text[a:b]
+        if _is_meta_line(line):
+            raw.append((a, b, "meta", None))
+            continue
+        level = _heading_level(line)
+        spans = list(_spans(line, a))
+        if level is not None:
+            h_start, h_end = spans[0]
+            if level >= 3 and h_end - h_start > _MAX_SUBHEADING_CHARS:
+                raw.append((h_start, h_end, "item", None))
+            else:
+                raw.append((h_start, h_end, "heading", level))
+                seen_heading = True
+            spans = spans[1:]
+        elif not seen_heading and len(spans) == 1 and _looks_like_title(line):
+            raw.append((a, b, "heading", 0))
+            continue
+        for s, e in spans:
+            kind = "item" if _ENUMERATOR.match(text, s) and not text[s].isspace() else "sentence"
+            raw.append((s, e, kind, None))
+    return _assign_structure(text, raw)
+
+
+def _looks_like_title(line: str) -> bool:
+    return len(line) <= 50 and not any(ch in _TERMINATORS for ch in line) and "，" not in line
+
+
+def _assign_structure(text: str, raw: list[tuple[int, int, str, int | None]]) -> list[Unit]:
+    """Attach heading paths and sections; sections come from the top outline level in use."""
+    levels = [lvl for _, _, kind, lvl in raw if kind == "heading" and lvl]
+    top = min(levels) if levels else None
+    units: list[Unit] = []
+    stack: list[tuple[int, str]] = []
+    section: str | None = None
+    for start, end, kind, level in raw:
+        if kind == "heading" and level:
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            if level == top:
+                section = classify_section(text[start:end])
+        path = tuple(t for _, t in stack)
+        units.append(
+            Unit(
+                index=len(units),
+                start=start,
+                end=end,
+                text=text[start:end],
+                kind=kind,
+                level=level if kind == "heading" else None,
+                heading_path=path,
+                section=None if kind == "meta" else section,
+            )
+        )
+        if kind == "heading" and level:
+            stack.append((level, text[start:end]))
+    return units

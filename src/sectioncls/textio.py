@@ -1,0 +1,124 @@
+"""File boundary: decode report files and write outputs atomically.
+
+Reports arrive as UTF-8 (with or without BOM) or GB18030/GBK; anything else is an error that
+names the file, because silently mis-decoded text would poison every offset downstream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+__all__ = [
+    "ReportDecodeError",
+    "atomic_write",
+    "atomic_write_text",
+    "decode_report",
+    "doc_id_from_path",
+    "read_report",
+]
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+class ReportDecodeError(ValueError):
+    """A report file that cannot be read as text; the message names the file and the fix."""
+
+
+def _looks_binary(data: bytes) -> bool:
+    if b"\x00" in data[:8192]:
+        return True
+    sample = data[:8192]
+    ctrl = sum(1 for b in sample if b < 0x20 and b not in (0x09, 0x0A, 0x0D, 0x0C))
+    return ctrl > max(4, len(sample) // 100)
+
+
+def decode_report(data: bytes, name: str = "<bytes>") -> str:
+    """Decode report bytes: BOM first, then strict UTF-8, then GB18030 (a superset of GBK)."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom) :].decode(codec)
+            except UnicodeDecodeError as exc:
+                raise ReportDecodeError(
+                    f"{name}: starts with a {codec} byte-order mark but is not valid {codec} "
+                    f"({exc.reason} at byte {exc.start}); re-save it as UTF-8."
+                ) from None
+    if _looks_binary(data):
+        raise ReportDecodeError(
+            f"{name}: looks like binary data, not a text report; convert it to a UTF-8 "
+            ".txt file (for .docx/.pdf install the 'docs' extra)."
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        raise ReportDecodeError(
+            f"{name}: is neither UTF-8 nor GBK/GB18030 text (invalid byte at {exc.start}); "
+            "re-save it as UTF-8."
+        ) from None
+    # GB18030 decodes almost any byte soup; insist that the result is mostly CJK/ASCII text.
+    cjk = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff" or ch.isascii())
+    if text and cjk / len(text) < 0.6:
+        raise ReportDecodeError(
+            f"{name}: decodes neither as UTF-8 nor as sensible GBK text; re-save it as UTF-8."
+        )
+    return text
+
+
+def read_report(path: str | os.PathLike[str]) -> str:
+    """Read a report file as text, with a clear error for empty, binary or mis-encoded files."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ReportDecodeError(f"{p}: no such file.") from None
+    except IsADirectoryError:
+        raise ReportDecodeError(f"{p}: is a directory, not a report file.") from None
+    text = decode_report(data, str(p))
+    if not text.strip():
+        raise ReportDecodeError(f"{p}: is empty (no text to segment).")
+    return text
+
+
+_DOC_ID_BAD = re.compile(r"[^\w.-]+", re.UNICODE)
+
+
+def doc_id_from_path(path: str | os.PathLike[str]) -> str:
+    """A stable report id: the file name without its extension, unsafe characters replaced."""
+    stem = Path(path).name
+    stem = stem.rsplit(".", 1)[0] if "." in stem else stem
+    return _DOC_ID_BAD.sub("_", stem).strip("_") or "report"
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs) -> Iterator[IO]:
+    """Write to a temp file beside `path` and rename it into place only on success."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        if "b" not in mode:
+            kwargs.setdefault("encoding", "utf-8")
+        with os.fdopen(fd, mode, **kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    with atomic_write(path) as fh:
+        fh.write(text)
