@@ -19,7 +19,17 @@ from .segment import segment
 from .textio import ReportDecodeError, atomic_write, doc_id_from_path, read_report
 
 REPORT_SUFFIXES = (".txt", ".md")
-UNIT_FIELDS = ("doc_id", "index", "text", "start", "end", "kind", "level", "heading_path", "section")
+UNIT_FIELDS = (
+    "doc_id",
+    "index",
+    "text",
+    "start",
+    "end",
+    "kind",
+    "level",
+    "heading_path",
+    "section",
+)
 
 
 class CLIError(Exception):
@@ -30,9 +40,11 @@ def expand_inputs(paths: Iterable[str], suffixes: tuple[str, ...] = REPORT_SUFFI
     """Files, folders (searched recursively for `suffixes`) and globs, in a stable order."""
     found: list[Path] = []
     for raw in paths:
-        matches = [Path(m) for m in sorted(glob.glob(raw, recursive=True))] if glob.has_magic(
-            raw
-        ) else [Path(raw)]
+        matches = (
+            [Path(m) for m in sorted(glob.glob(raw, recursive=True))]
+            if glob.has_magic(raw)
+            else [Path(raw)]
+        )
         if not matches:
             raise CLIError(f"{raw}: no file matches this pattern.")
         for p in matches:

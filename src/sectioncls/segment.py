@@ -100,7 +100,9 @@ _META_LINE = re.compile(
     r")"
 )
 _META_MAX_CHARS = 80
-_DATE_LINE = re.compile(r"^[\s•·\-–—]*\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?$")
+_DATE_LINE = re.compile(
+    r"^[\s•·\-–—]*\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?$"
+)
 
 
 def _is_meta_line(line: str) -> bool:
@@ -114,7 +116,17 @@ def _is_meta_line(line: str) -> bool:
 # --- sentences ----------------------------------------------------------------------------------
 _TERMINATORS = frozenset("。！？!?")
 _CLOSERS = frozenset("”’」』）)》】〕\"'")
-_PAIRS = {"“": "”", "‘": "’", "「": "」", "『": "』", "《": "》", "（": "）", "(": ")", "【": "】", "〔": "〕"}
+_PAIRS = {
+    "“": "”",
+    "‘": "’",
+    "「": "」",
+    "『": "』",
+    "《": "》",
+    "（": "）",
+    "(": ")",
+    "【": "】",
+    "〔": "〕",
+}
 _ENUMERATOR = re.compile(
     rf"\s*(?:[{_CN_NUM}]+是|第[{_CN_NUM}]+[,，、:：是]|其[{_CN_NUM}][,，、:：是]|[①-⑳])"
 )
@@ -173,11 +185,9 @@ def _sentence_ends(line: str) -> Iterator[int]:
             # Closing quotes/brackets right after the stop stay with the sentence; that is
             # also the one place a stop inside a quotation ends the sentence.
             closers = j
-            while closers < n and line[closers] in _CLOSERS:
+            while closers < n and (line[closers] in _CLOSERS or line[closers] in _TERMINATORS):
                 closers += 1
-            if depth[i] == 0:
-                end = closers
-            elif closers > j and depth[closers] == 0:
+            if depth[i] == 0 or (closers > j and depth[closers] == 0):
                 end = closers
         elif ch in "；;" and depth[i] == 0 and _ENUMERATOR.match(line, i + 1):
             end = i + 1
@@ -193,7 +203,7 @@ def _sentence_ends(line: str) -> Iterator[int]:
 def _is_ascii_full_stop(line: str, i: int) -> bool:
     prev = line[i - 1] if i else ""
     nxt = line[i + 1] if i + 1 < len(line) else ""
-    if not prev or prev.isdigit() or prev.isascii() and prev.isalpha():
+    if not prev or prev.isdigit() or (prev.isascii() and prev.isalpha()):
         return False
     return (_is_cjk(prev) or prev in _CLOSERS) and (not nxt or nxt in _SPACE or _is_cjk(nxt))
 
