@@ -1,0 +1,174 @@
+"""The tagging model: one BERT-family encoder, a 4-way category head and a metric head.
+
+It is a `PreTrainedModel` so that `save_pretrained`/`from_pretrained`, the HF `Trainer`
+(checkpoints, resume, `accelerate launch`) and safetensors all work unchanged. The encoder's
+own config is stored inside ours, so a saved tagger needs no hub access to be rebuilt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers.utils import ModelOutput
+
+__all__ = [
+    "DEFAULT_CONTEXT",
+    "SectionClsConfig",
+    "SectionClsModel",
+    "SectionClsOutput",
+    "build_inputs",
+    "joint_loss",
+]
+
+DEFAULT_CONTEXT = ("heading_path",)
+CONTEXT_FIELDS = ("heading_path", "prev_text", "next_text", "section")
+_CONTEXT_PREFIX = {"heading_path": "", "prev_text": "上文:", "next_text": "下文:", "section": ""}
+
+
+def build_inputs(unit: dict[str, Any], context: tuple[str, ...] | list[str]) -> tuple[str, str]:
+    """The (first, second) text segment for one unit: the unit itself, then its context.
+
+    Context decides the hard cases (the same "一是强化政治建设。" is an achievement under
+    主要举措 and a plan under 工作打算), so the heading path and/or neighbours ride along as a
+    second segment that truncation cuts first.
+    """
+    parts = []
+    for name in context:
+        value = unit.get(name) or ""
+        if isinstance(value, list | tuple):
+            value = " › ".join(value)
+        if value:
+            parts.append(_CONTEXT_PREFIX[name] + str(value))
+    return str(unit.get("text") or ""), " | ".join(parts)
+
+
+def joint_loss(
+    category_logits: torch.Tensor,
+    metric_logits: torch.Tensor,
+    labels: torch.Tensor,
+    metric_labels: torch.Tensor | None,
+    class_weights: torch.Tensor | None = None,
+    metric_weight: float = 1.0,
+) -> torch.Tensor:
+    """Cross-entropy on the category plus binary cross-entropy on the metric flag."""
+    weight = None if class_weights is None else class_weights.to(category_logits)
+    loss = nn.functional.cross_entropy(category_logits, labels, weight=weight)
+    if metric_labels is not None:
+        loss = loss + metric_weight * nn.functional.binary_cross_entropy_with_logits(
+            metric_logits, metric_labels.to(metric_logits.dtype)
+        )
+    return loss
+
+
+class SectionClsConfig(PretrainedConfig):
+    """Our config: the encoder's config, the label schema and how inputs are built."""
+
+    model_type = "sectioncls"
+
+    def __init__(
+        self,
+        encoder: dict[str, Any] | None = None,
+        categories: list[str] | tuple[str, ...] = ("achievement", "problem", "plan", "other"),
+        schema: dict[str, Any] | None = None,
+        context: list[str] | tuple[str, ...] = DEFAULT_CONTEXT,
+        max_seq_length: int = 128,
+        classifier_dropout: float = 0.1,
+        base_model: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.encoder = dict(encoder or {})
+        self.categories = list(categories)
+        self.schema = schema
+        unknown = [c for c in context if c not in CONTEXT_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown context field(s) {unknown}; choose from {CONTEXT_FIELDS}")
+        self.context = list(context)
+        self.max_seq_length = int(max_seq_length)
+        self.classifier_dropout = float(classifier_dropout)
+        self.base_model = base_model
+        self.id2label = dict(enumerate(self.categories))
+        self.label2id = {c: i for i, c in enumerate(self.categories)}
+
+    def encoder_config(self) -> PretrainedConfig:
+        enc = dict(self.encoder)
+        model_type = enc.pop("model_type", "bert")
+        return AutoConfig.for_model(model_type, **enc)
+
+
+@dataclass
+class SectionClsOutput(ModelOutput):
+    loss: torch.Tensor | None = None
+    category_logits: torch.Tensor | None = None
+    metric_logits: torch.Tensor | None = None
+
+
+class SectionClsModel(PreTrainedModel):
+    """Encoder + mean-pooled representation + two heads (softmax category, sigmoid metric)."""
+
+    config_class = SectionClsConfig
+    base_model_prefix = "encoder"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["BertLayer"]
+
+    def __init__(self, config: SectionClsConfig, encoder: PreTrainedModel | None = None) -> None:
+        super().__init__(config)
+        self.encoder = encoder if encoder is not None else AutoModel.from_config(
+            config.encoder_config(), add_pooling_layer=False
+        )
+        hidden = self.encoder.config.hidden_size
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.category_head = nn.Linear(hidden, len(config.categories))
+        self.metric_head = nn.Linear(hidden, 1)
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if module is self.category_head or module is self.metric_head:
+            nn.init.normal_(module.weight, std=0.02)
+            nn.init.zeros_(module.bias)
+
+    @classmethod
+    def from_encoder(
+        cls, encoder_name_or_path: str, config: SectionClsConfig, **kwargs: Any
+    ) -> SectionClsModel:
+        """Start a new tagger from pretrained encoder weights (the start of fine-tuning)."""
+        encoder = AutoModel.from_pretrained(encoder_name_or_path, add_pooling_layer=False, **kwargs)
+        enc_cfg = encoder.config.to_dict()
+        for key in ("architectures", "transformers_version", "_name_or_path", "torch_dtype",
+                    "dtype"):
+            enc_cfg.pop(key, None)
+        config.encoder = enc_cfg
+        config.base_model = encoder_name_or_path
+        return cls(config, encoder=encoder)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        metric_labels: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> SectionClsOutput:
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        enc_kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None and getattr(self.encoder.config, "type_vocab_size", 2) > 1:
+            enc_kwargs["token_type_ids"] = token_type_ids
+        hidden = self.encoder(**enc_kwargs).last_hidden_state
+        # Mean pooling over real tokens: the embedded e5 encoder was trained that way.
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        pooled = self.dropout(pooled)
+        category_logits = self.category_head(pooled)
+        metric_logits = self.metric_head(pooled).squeeze(-1)
+        loss = None
+        if labels is not None:
+            loss = joint_loss(category_logits, metric_logits, labels, metric_labels)
+        return SectionClsOutput(
+            loss=loss, category_logits=category_logits, metric_logits=metric_logits
+        )

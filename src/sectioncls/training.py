@@ -1,0 +1,443 @@
+"""Fine-tuning: a validated run config, the HF `Trainer` extended for our two heads, and an
+atomically written checkpoint with its model card.
+
+Runs unchanged under `accelerate launch` (several GPUs or nodes): the `Trainer` does the
+distribution; only the main process writes the final checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from .data import AnnotationError, load_dataset
+from .metrics import classification_figures, sigmoid, softmax
+from .modeling import CONTEXT_FIELDS, SectionClsConfig, SectionClsModel, build_inputs, joint_loss
+from .schema import LabelSchema
+
+__all__ = [
+    "CHECKPOINT_FILES",
+    "ConfigError",
+    "TrainConfig",
+    "TrainResult",
+    "encode_dataset",
+    "predict_dataset",
+    "save_checkpoint",
+    "train",
+]
+
+CHECKPOINT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "sectioncls.json")
+CLASS_WEIGHTING = ("none", "sqrt", "balanced")
+
+
+class ConfigError(ValueError):
+    """A run config that cannot be used; the message names the file and the key."""
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Every field can come from YAML and be overridden on the command line."""
+
+    base_model: str = "me5-small-zh"  # embedded base, or any BERT-family HF name or local path
+    annotations: list[str] = field(default_factory=lambda: ["annotations/*.json"])
+    schema: str | None = None  # a labels.yaml; default: the packaged schema
+    context: list[str] = field(default_factory=lambda: ["heading_path"])
+    max_seq_length: int = 128
+    encoder_layers: int | None = None  # keep only the first N encoder layers (faster on CPU)
+    epochs: float = 4.0
+    learning_rate: float = 5e-5
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    seed: int = 42
+    class_weighting: str = "sqrt"  # none | sqrt | balanced (inverse frequency)
+    metric_loss_weight: float = 1.0
+    dev_reports: list[str] = field(default_factory=list)  # report-level dev split
+    early_stopping_patience: int | None = 2  # used only with a dev split
+    freeze_embeddings: bool = False
+    output_dir: str = "checkpoints/sectioncls-default"
+    logging_steps: int = 10
+    resume: bool = False  # continue from the last checkpoint in <output_dir>.work/
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self, source: str = "config") -> None:
+        def bad(key: str, why: str) -> ConfigError:
+            return ConfigError(f"{source}: `{key}` {why}")
+
+        if isinstance(self.annotations, str):
+            self.annotations = [self.annotations]
+        if isinstance(self.context, str):
+            self.context = [self.context]
+        if isinstance(self.dev_reports, str):
+            self.dev_reports = [self.dev_reports]
+        for c in self.context:
+            if c not in CONTEXT_FIELDS:
+                raise bad("context", f"has {c!r}; choose from {list(CONTEXT_FIELDS)}")
+        if self.class_weighting not in CLASS_WEIGHTING:
+            raise bad("class_weighting", f"must be one of {list(CLASS_WEIGHTING)}")
+        positive = ("max_seq_length", "epochs", "learning_rate", "batch_size", "eval_batch_size")
+        for key in positive:
+            if not getattr(self, key) > 0:
+                raise bad(key, "must be > 0")
+        if not 8 <= self.max_seq_length <= 512:
+            raise bad("max_seq_length", "must be between 8 and 512")
+        if self.encoder_layers is not None and self.encoder_layers < 1:
+            raise bad("encoder_layers", "must be >= 1 (or null for all layers)")
+        if not 0 <= self.warmup_ratio < 1:
+            raise bad("warmup_ratio", "must be in [0, 1)")
+        if not self.annotations:
+            raise bad("annotations", "is empty: name at least one Label Studio export")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping of settings, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown key(s) {unknown}; allowed: {sorted(names)}"
+            )
+        try:
+            cfg = cls(**data)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace("config:", f"{source}:", 1)) from None
+        except TypeError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        return cfg
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> TrainConfig:
+        p = Path(path)
+        try:
+            data = yaml.safe_load(p.read_text("utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: config file not found") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: not valid YAML ({exc})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: expected a mapping of settings")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(data, str(p))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def annotation_files(self) -> list[str]:
+        files: list[str] = []
+        for pattern in self.annotations:
+            matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+            files.extend(m for m in matches if not Path(m).name.startswith("."))
+        if not files:
+            raise AnnotationError(
+                f"no annotation export matches {self.annotations}; pull one with "
+                "`sectioncls studio pull` or point `annotations` at a Label Studio JSON export"
+            )
+        return files
+
+    def load_schema(self) -> LabelSchema:
+        return LabelSchema.from_yaml(self.schema) if self.schema else LabelSchema.default()
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    metrics: dict[str, Any]
+    train_seconds: float
+    n_train: int
+    n_dev: int
+
+
+# ------------------------------------------------------------------------------ data
+def encode_dataset(dataset, tokenizer, context: list[str], max_seq_length: int):
+    """Tokenise units with their context as a second segment; keeps labels when present."""
+
+    def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
+        n = len(batch["text"])
+        rows = [{k: batch[k][i] for k in batch} for i in range(n)]
+        pairs = [build_inputs(r, context) for r in rows]
+        firsts = [a for a, _ in pairs]
+        seconds = [b for _, b in pairs]
+        has_context = any(seconds)
+        enc = tokenizer(
+            firsts,
+            seconds if has_context else None,
+            truncation="longest_first",
+            max_length=max_seq_length,
+        )
+        out = dict(enc)
+        if "category" in batch:
+            out["labels"] = list(batch["category"])
+        if "metric" in batch:
+            out["metric_labels"] = [float(m) for m in batch["metric"]]
+        return out
+
+    keep = {"input_ids", "attention_mask", "token_type_ids", "labels", "metric_labels"}
+    encoded = dataset.map(encode, batched=True, desc="Tokenising")
+    return encoded.remove_columns([c for c in encoded.column_names if c not in keep])
+
+
+def class_weights(labels: list[int], n_classes: int, mode: str) -> torch.Tensor | None:
+    """Loss weights that keep rare classes (problem, other) from being ignored."""
+    if mode == "none":
+        return None
+    counts = np.bincount(np.asarray(labels, dtype=int), minlength=n_classes).astype(float)
+    counts = np.maximum(counts, 1.0)
+    w = counts.sum() / (n_classes * counts)
+    if mode == "sqrt":
+        w = np.sqrt(w)
+    return torch.tensor(w / w.mean(), dtype=torch.float32)
+
+
+# ------------------------------------------------------------------------------ trainer
+def _trainer_classes():
+    """Import the Trainer lazily: it pulls in accelerate, which not every caller needs."""
+    from transformers import Trainer
+
+    class SectionClsTrainer(Trainer):
+        """The HF Trainer with a class-weighted joint loss for the two heads."""
+
+        def __init__(self, *args: Any, class_weights: torch.Tensor | None = None,
+                     metric_loss_weight: float = 1.0, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.class_weights = class_weights
+            self.metric_loss_weight = metric_loss_weight
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs.pop("labels")
+            metric_labels = inputs.pop("metric_labels", None)
+            outputs = model(**inputs)
+            loss = joint_loss(
+                outputs.category_logits,
+                outputs.metric_logits,
+                labels,
+                metric_labels,
+                self.class_weights,
+                self.metric_loss_weight,
+            )
+            return (loss, outputs) if return_outputs else loss
+
+    return SectionClsTrainer
+
+
+def _compute_metrics_fn(categories: list[str]) -> Callable[[Any], dict[str, float]]:
+    def compute(eval_pred) -> dict[str, float]:
+        cat_logits, metric_logits = eval_pred.predictions[:2]
+        y_cat, y_metric = eval_pred.label_ids
+        figs = classification_figures(
+            categories, y_cat, softmax(cat_logits), y_metric.astype(int), sigmoid(metric_logits)
+        )
+        score = (figs["category_macro_f1"] + figs["metric_f1"]) / 2
+        return {
+            "category_accuracy": figs["category_accuracy"],
+            "category_macro_f1": figs["category_macro_f1"],
+            "metric_f1": figs["metric_f1"],
+            "score": score,
+        }
+
+    return compute
+
+
+def _training_args(cfg: TrainConfig, work_dir: Path, has_dev: bool, progress: bool):
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(work_dir),
+        num_train_epochs=cfg.epochs,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup_ratio,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        eval_strategy="epoch" if has_dev else "no",
+        save_strategy="epoch",
+        save_total_limit=2,
+        load_best_model_at_end=has_dev,
+        metric_for_best_model="score" if has_dev else None,
+        greater_is_better=True,
+        logging_steps=cfg.logging_steps,
+        label_names=["labels", "metric_labels"],
+        report_to="none",
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+
+
+def build_model(cfg: TrainConfig, schema: LabelSchema):
+    """Tokenizer + a fresh tagger on top of the configured base encoder."""
+    from .base_model import load_tokenizer, resolve_base
+
+    base_path = resolve_base(cfg.base_model)
+    tokenizer = load_tokenizer(cfg.base_model)
+    config = SectionClsConfig(
+        categories=list(schema.categories),
+        schema=schema.to_dict(),
+        context=cfg.context,
+        max_seq_length=cfg.max_seq_length,
+    )
+    model = SectionClsModel.from_encoder(base_path, config)
+    model.config.base_model = cfg.base_model
+    if cfg.encoder_layers is not None and cfg.encoder_layers < model.encoder.config.num_hidden_layers:
+        model.encoder.encoder.layer = model.encoder.encoder.layer[: cfg.encoder_layers]
+        model.encoder.config.num_hidden_layers = cfg.encoder_layers
+        model.config.encoder["num_hidden_layers"] = cfg.encoder_layers
+    if cfg.freeze_embeddings:
+        for p in model.encoder.embeddings.word_embeddings.parameters():
+            p.requires_grad = False
+    return tokenizer, model
+
+
+def train(
+    cfg: TrainConfig,
+    *,
+    progress: bool = True,
+    save: bool = True,
+    dataset=None,
+    extra_metrics: dict[str, Any] | None = None,
+) -> tuple[TrainResult, Any]:
+    """Train one model. Returns the result and the `Trainer` (for predictions in CV)."""
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, set_seed
+
+    set_seed(cfg.seed)
+    schema = cfg.load_schema()
+    if dataset is None:
+        dataset, _ = load_dataset(
+            cfg.annotation_files(), schema, dev_reports=cfg.dev_reports or None
+        )
+    if len(dataset["train"]) == 0:
+        raise AnnotationError("the training split has no labelled units")
+    tokenizer, model = build_model(cfg, schema)
+    train_ds = encode_dataset(dataset["train"], tokenizer, cfg.context, cfg.max_seq_length)
+    has_dev = "dev" in dataset and len(dataset["dev"]) > 0
+    dev_ds = (
+        encode_dataset(dataset["dev"], tokenizer, cfg.context, cfg.max_seq_length)
+        if has_dev
+        else None
+    )
+    work_dir = Path(f"{cfg.output_dir.rstrip('/')}.work")
+    callbacks = []
+    if has_dev and cfg.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    trainer_cls = _trainer_classes()
+    trainer = trainer_cls(
+        model=model,
+        args=_training_args(cfg, work_dir, has_dev, progress),
+        train_dataset=train_ds,
+        eval_dataset=dev_ds,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=_compute_metrics_fn(list(schema.categories)) if has_dev else None,
+        callbacks=callbacks,
+        class_weights=class_weights(
+            dataset["train"]["category"], schema.num_categories, cfg.class_weighting
+        ),
+        metric_loss_weight=cfg.metric_loss_weight,
+    )
+    resume = cfg.resume and any(work_dir.glob("checkpoint-*"))
+    t0 = time.perf_counter()
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    seconds = time.perf_counter() - t0
+    metrics: dict[str, Any] = {"train_seconds": round(seconds, 1)}
+    if has_dev:
+        metrics["dev"] = evaluate_split(trainer, dev_ds, list(schema.categories))
+        metrics["dev_reports"] = sorted(set(dataset["dev"]["doc_id"]))
+    metrics["train_reports"] = sorted(set(dataset["train"]["doc_id"]))
+    metrics["n_train"] = len(train_ds)
+    if extra_metrics:
+        metrics.update(extra_metrics)
+    out = Path(cfg.output_dir)
+    if save and trainer.is_world_process_zero():
+        save_checkpoint(trainer.model, tokenizer, schema, cfg, metrics, out,
+                        dataset=dataset)
+        shutil.rmtree(work_dir, ignore_errors=True)
+    result = TrainResult(out, metrics, seconds, len(train_ds), len(dev_ds) if dev_ds else 0)
+    return result, trainer
+
+
+def predict_dataset(trainer, encoded) -> tuple[np.ndarray, np.ndarray]:
+    """Category probabilities (n, k) and metric probabilities (n,) for an encoded split."""
+    out = trainer.predict(encoded)
+    cat_logits, metric_logits = out.predictions[:2]
+    return softmax(cat_logits), sigmoid(metric_logits)
+
+
+def evaluate_split(trainer, encoded, categories: list[str]) -> dict[str, Any]:
+    p_cat, p_metric = predict_dataset(trainer, encoded)
+    return classification_figures(
+        categories,
+        encoded["labels"],
+        p_cat,
+        [int(x) for x in encoded["metric_labels"]],
+        p_metric,
+    )
+
+
+# ------------------------------------------------------------------------------ checkpoint
+def save_checkpoint(
+    model: SectionClsModel,
+    tokenizer,
+    schema: LabelSchema,
+    cfg: TrainConfig,
+    metrics: dict[str, Any],
+    output_dir: str | os.PathLike[str],
+    dataset=None,
+) -> Path:
+    """Write the whole checkpoint into a temp dir, then swap it into place: a reader never
+    sees a half-written model, and a failed save leaves the previous one intact."""
+    from .modelcard import render_model_card
+
+    out = Path(output_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "training_config.yaml").write_text(
+            yaml.safe_dump(cfg.to_dict(), allow_unicode=True, sort_keys=False), "utf-8"
+        )
+        (tmp / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1), "utf-8")
+        (tmp / "README.md").write_text(
+            render_model_card(cfg, schema, metrics, dataset), "utf-8"
+        )
+        # Written last: its presence marks a complete checkpoint.
+        marker = {
+            "format": 1,
+            "library": "sectioncls",
+            "categories": list(schema.categories),
+            "files": sorted(p.name for p in tmp.iterdir()),
+        }
+        (tmp / "sectioncls.json").write_text(json.dumps(marker, indent=1), "utf-8")
+        old = out.with_name(f".{out.name}.old")
+        if out.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def steps_per_epoch(n_units: int, batch_size: int) -> int:
+    return max(1, math.ceil(n_units / batch_size))

@@ -1,0 +1,148 @@
+"""Training end to end on a tiny random BERT: run, round trip, resume, config errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from sectioncls.data import AnnotationError
+from sectioncls.modeling import SectionClsModel
+from sectioncls.training import CHECKPOINT_FILES, ConfigError, TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_UNITS = [
+    ("一、工作开展情况", "achievement", 0, ""),
+    ("全年办理法律援助案件1535件。", "achievement", 1, "一、工作开展情况"),
+    ("组织开展普法活动。", "achievement", 0, "一、工作开展情况"),
+    ("二、存在问题", "problem", 0, ""),
+    ("基层力量仍然不足。", "problem", 0, "二、存在问题"),
+    ("三、工作打算", "plan", 0, ""),
+    ("力争调解成功率保持在98%以上。", "plan", 1, "三、工作打算"),
+    ("相关文章", "other", 0, ""),
+]
+
+
+def ls_task(task_id: int, doc_id: str, index: int, text: str, path: str, category: str,
+            metric: int) -> dict:
+    result = [{"from_name": "category", "to_name": "text", "type": "choices",
+               "value": {"choices": [category]}}]
+    if metric:
+        result.append({"from_name": "metric", "to_name": "text", "type": "choices",
+                       "value": {"choices": ["yes"]}})
+    return {
+        "id": task_id,
+        "data": {"text": text, "doc_id": doc_id, "unit_index": index, "heading_path": path,
+                 "prev_text": "", "next_text": "", "kind": "sentence", "section": None},
+        "annotations": [{"id": task_id, "result": result, "was_cancelled": False,
+                         "ground_truth": False, "completed_by": 1, "lead_time": 2.0}],
+    }
+
+
+@pytest.fixture
+def export_file(tmp_path) -> Path:
+    tasks = []
+    for d in range(3):
+        for i, (text, cat, metric, path) in enumerate(_UNITS * 2):
+            tasks.append(ls_task(len(tasks) + 1, f"doc{d}", i, text, path, cat, metric))
+    p = tmp_path / "export.json"
+    p.write_text(json.dumps(tasks, ensure_ascii=False), "utf-8")
+    return p
+
+
+def tiny_config(tiny_bert_dir, export_file, out, **kw) -> TrainConfig:
+    return TrainConfig(
+        base_model=str(tiny_bert_dir),
+        annotations=[str(export_file)],
+        output_dir=str(out),
+        epochs=kw.pop("epochs", 2),
+        batch_size=8,
+        max_seq_length=32,
+        learning_rate=1e-3,
+        logging_steps=1000,
+        **kw,
+    )
+
+
+def test_train_end_to_end_and_round_trip(tiny_bert_dir, export_file, tmp_path):
+    out = tmp_path / "model"
+    cfg = tiny_config(tiny_bert_dir, export_file, out, dev_reports=["doc2"],
+                      context=["heading_path", "prev_text"])
+    result, _ = train(cfg, progress=False)
+    assert result.n_train == 32 and result.n_dev == 16
+    for name in (*CHECKPOINT_FILES, "README.md", "metrics.json", "training_config.yaml"):
+        assert (out / name).is_file(), name
+    assert not Path(f"{out}.work").exists()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"category_macro_f1", "metric_f1", "per_class"} <= set(metrics["dev"])
+    card = (out / "README.md").read_text("utf-8")
+    assert "category macro-F1" in card and "doc2" in card
+
+    model = SectionClsModel.from_pretrained(out).eval()
+    assert model.config.categories == ["achievement", "problem", "plan", "other"]
+    assert model.config.context == ["heading_path", "prev_text"]
+    model2 = SectionClsModel.from_pretrained(out).eval()
+    x = torch.randint(5, 50, (2, 9))
+    assert torch.equal(model(x).category_logits, model2(x).category_logits)
+
+
+def test_resume_continues_from_last_checkpoint(tiny_bert_dir, export_file, tmp_path):
+    out = tmp_path / "model"
+    cfg = tiny_config(tiny_bert_dir, export_file, out, epochs=1)
+    _, trainer = train(cfg, progress=False, save=False)  # leaves <out>.work/checkpoint-*
+    work = Path(f"{out}.work")
+    assert list(work.glob("checkpoint-*"))
+    first_steps = trainer.state.global_step
+    cfg2 = tiny_config(tiny_bert_dir, export_file, out, epochs=2, resume=True)
+    _, trainer2 = train(cfg2, progress=False)
+    assert trainer2.state.global_step == 2 * first_steps
+    assert (out / "sectioncls.json").is_file()
+
+
+def test_config_rejects_unknown_keys(tmp_path):
+    p = tmp_path / "run.yaml"
+    p.write_text("epochs: 2\nlearnig_rate: 0.1\n")
+    with pytest.raises(ConfigError, match=r"run\.yaml.*unknown key.*learnig_rate"):
+        TrainConfig.from_yaml(p)
+
+
+def test_config_rejects_bad_values(tmp_path):
+    p = tmp_path / "run.yaml"
+    p.write_text("context: [heading_path, weather]\n")
+    with pytest.raises(ConfigError, match=r"run\.yaml.*context.*weather"):
+        TrainConfig.from_yaml(p)
+    with pytest.raises(ConfigError, match="class_weighting"):
+        TrainConfig(class_weighting="loud")
+
+
+def test_cli_overrides_yaml(tmp_path):
+    p = tmp_path / "run.yaml"
+    p.write_text("epochs: 2\nseed: 1\n")
+    cfg = TrainConfig.from_yaml(p, epochs=5, seed=None)
+    assert (cfg.epochs, cfg.seed) == (5, 1)
+
+
+def test_shipped_configs_are_valid():
+    for p in sorted((ROOT / "configs").glob("train*.yaml")):
+        TrainConfig.from_yaml(p)
+
+
+def test_missing_annotations_is_a_clear_error(tiny_bert_dir, tmp_path):
+    cfg = TrainConfig(base_model=str(tiny_bert_dir), annotations=[str(tmp_path / "none*.json")],
+                      output_dir=str(tmp_path / "m"))
+    with pytest.raises(AnnotationError, match="no annotation export matches"):
+        train(cfg, progress=False)
+
+
+def test_label_not_in_schema_is_a_clear_error(tiny_bert_dir, tmp_path):
+    tasks = [ls_task(7, "d", 0, "文本。", "", "achievement", 0),
+             ls_task(8, "d", 1, "文本。", "", "weather", 0)]
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(tasks, ensure_ascii=False))
+    cfg = TrainConfig(base_model=str(tiny_bert_dir), annotations=[str(p)],
+                      output_dir=str(tmp_path / "m"))
+    with pytest.raises(AnnotationError, match=r"weather.*8"):
+        train(cfg, progress=False)
