@@ -16,7 +16,14 @@ from pathlib import Path
 
 from . import __version__
 from .segment import segment
-from .textio import ReportDecodeError, atomic_write, doc_id_from_path, read_report
+from .textio import (
+    DOCUMENT_SUFFIXES,
+    ReportDecodeError,
+    atomic_write,
+    doc_id_from_path,
+    read_document,
+    read_report,
+)
 
 REPORT_SUFFIXES = (".txt", ".md")
 UNIT_FIELDS = (
@@ -140,6 +147,199 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+# ----------------------------------------------------------------------------- train
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field (--learning-rate …); given flags override the YAML."""
+    import dataclasses
+
+    from .training import TrainConfig
+
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = str(f.type)
+        if kind == "bool":
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+        elif kind.startswith("list"):
+            p.add_argument(flag, dest=f.name, nargs="+", default=None, metavar="VALUE")
+        else:
+            conv = {"int": int, "float": float, "int | None": int}.get(kind, str)
+            p.add_argument(flag, dest=f.name, type=conv, default=None, metavar=f.name.upper())
+
+
+def _load_train_config(args: argparse.Namespace):
+    import dataclasses
+
+    from .training import TrainConfig
+
+    overrides = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if getattr(args, f.name, None) is not None
+    }
+    if args.config:
+        return TrainConfig.from_yaml(args.config, **overrides)
+    return TrainConfig.from_dict(overrides, "command line")
+
+
+def _library_errors():
+    from .base_model import BaseModelError
+    from .data import AnnotationError
+    from .schema import SchemaError
+    from .tagger import CheckpointError
+    from .training import ConfigError
+
+    return (AnnotationError, BaseModelError, CheckpointError, ConfigError, SchemaError)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training import train
+
+    cfg = _load_train_config(args)
+    print(f"training {cfg.output_dir} from {cfg.base_model} on {cfg.annotations}", file=sys.stderr)
+    result, _ = train(cfg, progress=not args.quiet)
+    line = f"wrote {result.output_dir} ({result.n_train} training units, {result.train_seconds:.0f} s)"
+    if "dev" in result.metrics:
+        d = result.metrics["dev"]
+        line += (f"; dev category macro-F1 {d['category_macro_f1']:.3f}, "
+                 f"metric F1 {d['metric_f1']:.3f}")
+    print(line)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data import load_dataset
+    from .evaluation import cross_validate, write_report
+    from .modelcard import results_table
+
+    cfg = _load_train_config(args)
+    schema = cfg.load_schema()
+    dataset, build = load_dataset(cfg.annotation_files(), schema)
+    print(build.summary(), file=sys.stderr)
+    results = cross_validate(
+        dataset["train"],
+        list(schema.categories),
+        cfg=None if args.baselines_only else cfg,
+        seeds=tuple(args.seeds),
+        progress=not args.quiet,
+        log=lambda m: print(m, file=sys.stderr),
+    )
+    results["config"] = cfg.to_dict()
+    written = write_report(results, args.output)
+    print(results_table(results))
+    if results.get("train_seconds_mean"):
+        print(f"\nmean training time per fold: {results['train_seconds_mean']:.0f} s")
+    print("\nwrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    return 0
+
+
+# ----------------------------------------------------------------------------- tag
+TAG_TABLE = [
+    ("doc_id", 14),
+    ("index", 5),
+    ("kind", 8),
+    ("category", 11),
+    ("metric", 6),
+    ("text", 64),
+]
+
+
+def _parse_shard(value: str | None) -> tuple[int, int]:
+    """`--shard i/n` (0-based), else the launcher's RANK/WORLD_SIZE (accelerate, torchrun)."""
+    import os
+
+    if value is None:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        return int(os.environ.get("RANK", "0")), max(world, 1)
+    try:
+        i, n = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise CLIError(f"--shard {value!r}: expected i/n, e.g. 0/4") from None
+    if not 0 <= i < n:
+        raise CLIError(f"--shard {value!r}: need 0 <= i < n")
+    return i, n
+
+
+def _shard_output(output: str | None, shard: tuple[int, int], explicit: bool) -> str | None:
+    if output is None or shard[1] == 1 or explicit:
+        return output
+    p = Path(output)
+    return str(p.with_name(f"{p.stem}.shard{shard[0]}of{shard[1]}{p.suffix}"))
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from .render import index_html, report_html, reports_csv
+    from .tagger import ReportTagger
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one bar over reports is enough
+    shard = _parse_shard(args.shard)
+    paths = expand_inputs(args.paths, DOCUMENT_SUFFIXES)[shard[0] :: shard[1]]
+    if not paths:
+        raise CLIError("no input reports in this shard")
+    tagger = ReportTagger.from_pretrained(args.model, quantize=args.quantize)
+    texts, ids, errors = [], [], []
+    for path in paths:
+        try:
+            texts.append(read_document(path))
+            ids.append(doc_id_from_path(path))
+        except ReportDecodeError as exc:
+            errors.append(str(exc))
+            print(f"error: {exc}", file=sys.stderr)
+    reports = []
+    bar = tqdm(total=len(texts), desc="Tagging reports", unit="report", disable=args.quiet,
+               file=sys.stderr)
+    # Groups of reports share batches (speed) while the bar still moves report by report.
+    group = 16
+    for k in range(0, len(texts), group):
+        reports.extend(
+            tagger.tag_many(texts[k : k + group], doc_ids=ids[k : k + group],
+                            batch_size=args.batch_size)
+        )
+        bar.update(len(texts[k : k + group]))
+    bar.close()
+    if not reports:
+        print("error: no report could be tagged; nothing written.", file=sys.stderr)
+        return 1
+    output = _shard_output(args.output, shard, args.shard is not None)
+    if args.format == "html":
+        if output is None:
+            raise CLIError("--format html needs --output (a .html file or a folder)")
+        out = Path(output)
+        if out.suffix.lower() == ".html" and len(reports) == 1:
+            with atomic_write(out) as fh:
+                fh.write(report_html(reports[0], tagger.categories))
+            written = [out]
+        else:
+            written, pages = [], []
+            for r in reports:
+                page = f"{r.doc_id}.html"
+                with atomic_write(out / page) as fh:
+                    fh.write(report_html(r, tagger.categories))
+                pages.append(page)
+                written.append(out / page)
+            with atomic_write(out / "index.html") as fh:
+                fh.write(index_html(reports, pages))
+            written.append(out / "index.html")
+        print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    elif args.format == "csv":
+        body = reports_csv(reports)
+        if output:
+            with atomic_write(output, newline="") as fh:
+                fh.write(body)
+        else:
+            sys.stdout.write(body)
+    else:
+        rows = [u for r in reports for u in r.to_dict()["units"]]
+        write_rows(rows, args.format, output, TAG_TABLE)
+        if output:
+            print(f"wrote {len(rows)} units from {len(reports)} report(s) to {output}",
+                  file=sys.stderr)
+    return 1 if errors else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sectioncls",
@@ -153,6 +353,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("jsonl", "json", "table"), default="jsonl")
     p.add_argument("--output", "-o", help="write here (atomically) instead of stdout")
     p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("train", help="fine-tune a tagger from Label Studio exports")
+    p.add_argument("--config", help="a YAML run config (configs/train-default.yaml)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_config_flags(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "evaluate", help="leave-one-report-out cross-validation of the model and baselines"
+    )
+    p.add_argument("--config", help="the YAML run config whose model is evaluated")
+    p.add_argument("--seeds", type=int, nargs="+", default=[42], help="one training run each")
+    p.add_argument("--output", "-o", default="outputs/eval", help="folder for the report files")
+    p.add_argument("--baselines-only", action="store_true", help="skip the fine-tuned model")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_config_flags(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("tag", help="tag reports with a trained model")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files (.txt .md .docx .pdf), "
+                   "folders or globs")
+    p.add_argument("--model", "-m", default="checkpoints/sectioncls-default")
+    p.add_argument("--format", choices=("jsonl", "json", "csv", "html", "table"),
+                   default="jsonl")
+    p.add_argument("--output", "-o", help="a file, or a folder for --format html")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--shard", help="i/n: tag only every n-th file starting at i (0-based); "
+                   "defaults to RANK/WORLD_SIZE under accelerate launch or torchrun")
+    p.add_argument("--quantize", action="store_true", help="int8 dynamic quantisation (CPU)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_tag)
 
     for register in _registrars():
         register(sub)
@@ -178,6 +409,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CLIError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if args.command in ("segment",) or not isinstance(exc, _library_errors()):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `sectioncls ... | head`

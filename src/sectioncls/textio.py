@@ -20,8 +20,11 @@ __all__ = [
     "atomic_write_text",
     "decode_report",
     "doc_id_from_path",
+    "read_document",
     "read_report",
 ]
+
+DOCUMENT_SUFFIXES = (".txt", ".md", ".docx", ".pdf")
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 
@@ -86,6 +89,38 @@ def read_report(path: str | os.PathLike[str]) -> str:
     text = decode_report(data, str(p))
     if not text.strip():
         raise ReportDecodeError(f"{p}: is empty (no text to segment).")
+    return text
+
+
+def read_document(path: str | os.PathLike[str]) -> str:
+    """Text of a .txt/.md report, or extracted from .docx/.pdf (needs the 'docs' extra)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".docx", ".pdf"):
+        return read_report(p)
+    if not p.is_file():
+        raise ReportDecodeError(f"{p}: no such file.")
+    try:
+        if suffix == ".docx":
+            import docx  # python-docx
+
+            try:
+                text = "\n".join(par.text for par in docx.Document(str(p)).paragraphs)
+            except Exception as exc:  # python-docx raises several unrelated types
+                raise ReportDecodeError(f"{p}: not a readable .docx file ({exc}).") from None
+        else:
+            import pypdf
+
+            try:
+                text = "\n".join(page.extract_text() or "" for page in pypdf.PdfReader(p).pages)
+            except Exception as exc:  # pypdf raises several unrelated types
+                raise ReportDecodeError(f"{p}: not a readable .pdf file ({exc}).") from None
+    except ImportError:
+        raise ReportDecodeError(
+            f"{p}: reading {suffix} files needs the 'docs' extra: pip install 'sectioncls[docs]'."
+        ) from None
+    if not text.strip():
+        raise ReportDecodeError(f"{p}: has no extractable text (a scanned PDF needs OCR first).")
     return text
 
 

@@ -1,0 +1,175 @@
+"""Outputs people read: a self-contained HTML page per tagged report, an index for many, CSV.
+
+The page shows the report's own text with every unit coloured by category, metric numbers
+highlighted, scores on hover, a per-section summary table and category filters; it has no
+external assets, so it opens from disk or an e-mail attachment.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections.abc import Sequence
+
+from .tagger import TaggedReport
+
+__all__ = ["CSV_FIELDS", "report_html", "index_html", "reports_csv"]
+
+COLOURS = {
+    "achievement": "#d8f0d8",
+    "problem": "#ffd9d6",
+    "plan": "#d6e6ff",
+    "other": "#ececec",
+}
+LABELS_ZH = {"achievement": "成效/举措", "problem": "问题/不足", "plan": "计划/打算", "other": "其他"}
+CSV_FIELDS = (
+    "doc_id", "index", "start", "end", "kind", "level", "section", "heading_path", "text",
+    "category", "score_achievement", "score_problem", "score_plan", "score_other", "metric",
+    "metric_score", "metrics",
+)
+
+_STYLE = """
+body{font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-serif;margin:0;
+ color:#222;background:#fafafa}
+header{position:sticky;top:0;background:#fff;border-bottom:1px solid #ddd;padding:.6em 1.2em;
+ z-index:2}
+h1{font-size:1.15em;margin:.2em 0}
+main{display:flex;gap:1.5em;padding:1em 1.2em}
+#text{flex:3;background:#fff;padding:1em 1.4em;border:1px solid #e3e3e3;line-height:1.9;
+ white-space:pre-wrap}
+aside{flex:1;min-width:16em}
+.u{border-radius:3px;padding:1px 0}
+.u.heading{font-weight:bold}
+.u.meta{color:#888}
+.metric-num{background:#ffe066;border-bottom:2px solid #e0a800;font-weight:bold}
+.hidden{background:transparent!important;opacity:.35}
+table{border-collapse:collapse;font-size:.9em;width:100%;background:#fff}
+th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right}
+th:first-child,td:first-child{text-align:left}
+.swatch{display:inline-block;width:.9em;height:.9em;border-radius:2px;vertical-align:middle;
+ margin-right:.3em;border:1px solid #bbb}
+label.filter{margin-right:1em;cursor:pointer;white-space:nowrap}
+.small{color:#666;font-size:.85em}
+"""
+
+_SCRIPT = """
+document.querySelectorAll('input.cat-filter').forEach(function(box){
+  box.addEventListener('change', function(){
+    document.querySelectorAll('.u.cat-'+box.value).forEach(function(el){
+      el.classList.toggle('hidden', !box.checked);
+    });
+  });
+});
+"""
+
+
+def _unit_span(report: TaggedReport, unit) -> str:
+    """The unit's text with its extracted numbers wrapped in <mark>."""
+    parts, pos = [], unit.start
+    for q in unit.metrics:
+        if q.start < pos or q.end > unit.end:
+            continue
+        parts.append(html.escape(report.text[pos : q.start]))
+        tip = f"{q.indicator} = {q.value:g} {q.unit}" if q.value is not None else q.text
+        parts.append(
+            f'<mark class="metric-num" title="{html.escape(tip)}">'
+            f"{html.escape(report.text[q.start : q.end])}</mark>"
+        )
+        pos = q.end
+    parts.append(html.escape(report.text[pos : unit.end]))
+    scores = ", ".join(f"{k} {v:.2f}" for k, v in unit.scores.items())
+    title = f"#{unit.index} {unit.category} ({scores}); metric {unit.metric_score:.2f}"
+    return (
+        f'<span class="u cat-{unit.category} {unit.kind}" data-index="{unit.index}" '
+        f'data-category="{unit.category}" data-metric="{int(unit.metric)}" '
+        f'style="background:{COLOURS.get(unit.category, "#fff")}" title="{html.escape(title)}">'
+        + "".join(parts)
+        + "</span>"
+    )
+
+
+def _summary_table(report: TaggedReport, categories: Sequence[str]) -> str:
+    summary = report.summary()
+    head = "".join(f"<th>{html.escape(LABELS_ZH.get(c, c))}</th>" for c in categories)
+    rows = []
+    for section, counts in summary.items():
+        cells = "".join(f"<td>{counts.get(c, 0)}</td>" for c in categories)
+        rows.append(f"<tr><td>{html.escape(section)}</td>{cells}<td>{counts.get('metric', 0)}"
+                    "</td></tr>")
+    return (
+        f'<table id="summary"><tr><th>section</th>{head}<th>metric</th></tr>'
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def report_html(report: TaggedReport, categories: Sequence[str] | None = None) -> str:
+    """One self-contained page for one tagged report."""
+    categories = list(categories or COLOURS)
+    body, pos = [], 0
+    for unit in report.units:
+        body.append(html.escape(report.text[pos : unit.start]))
+        body.append(_unit_span(report, unit))
+        pos = unit.end
+    body.append(html.escape(report.text[pos:]))
+    filters = "".join(
+        f'<label class="filter"><input type="checkbox" class="cat-filter" value="{c}" checked>'
+        f'<span class="swatch" style="background:{COLOURS.get(c, "#fff")}"></span>'
+        f"{html.escape(LABELS_ZH.get(c, c))} ({len(report.by_category(c))})</label>"
+        for c in categories
+    )
+    problems = "".join(
+        f"<li>{html.escape(u.text)}</li>" for u in report.by_category("problem")
+    ) or "<li class='small'>none</li>"
+    return f"""<!DOCTYPE html>
+<html lang="zh"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(report.doc_id)} · sectioncls</title><style>{_STYLE}</style></head>
+<body><header><h1>{html.escape(report.doc_id)}</h1>
+<div id="filters">{filters}
+<span class="small">· <mark class="metric-num">123</mark> metric numbers · hover a unit for
+scores · model {html.escape(report.model)}</span></div></header>
+<main><div id="text">{"".join(body)}</div>
+<aside><h2 style="font-size:1em">Summary by section</h2>{_summary_table(report, categories)}
+<h2 style="font-size:1em">Problems</h2><ul class="small" id="problems">{problems}</ul></aside>
+</main><script>{_SCRIPT}</script></body></html>
+"""
+
+
+def index_html(reports: Sequence[TaggedReport], pages: Sequence[str]) -> str:
+    """An index of many tagged reports with their counts, linking to each page."""
+    rows = []
+    for report, page in zip(reports, pages, strict=True):
+        counts = {c: len(report.by_category(c)) for c in COLOURS}
+        rows.append(
+            f'<tr><td><a href="{html.escape(page)}">{html.escape(report.doc_id)}</a></td>'
+            f"<td>{len(report.units)}</td>"
+            + "".join(f"<td>{counts[c]}</td>" for c in COLOURS)
+            + f"<td>{len(report.metric_units())}</td></tr>"
+        )
+    head = "".join(f"<th>{html.escape(LABELS_ZH[c])}</th>" for c in COLOURS)
+    return f"""<!DOCTYPE html>
+<html lang="zh"><head><meta charset="utf-8"><title>sectioncls · {len(reports)} reports</title>
+<style>{_STYLE} body{{padding:1em}}</style></head><body>
+<h1>{len(reports)} tagged reports</h1>
+<table id="reports"><tr><th>report</th><th>units</th>{head}<th>metric</th></tr>
+{"".join(rows)}</table></body></html>
+"""
+
+
+def reports_csv(reports: Sequence[TaggedReport]) -> str:
+    """One row per unit; scores in columns, extracted metrics as a JSON list."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(CSV_FIELDS), extrasaction="ignore")
+    w.writeheader()
+    for report in reports:
+        for u in report.units:
+            d = u.to_dict()
+            for k, v in d.pop("scores").items():
+                d[f"score_{k}"] = v
+            d["heading_path"] = " › ".join(u.heading_path)
+            d["metrics"] = json.dumps(d["metrics"], ensure_ascii=False) if d["metrics"] else ""
+            w.writerow({"doc_id": report.doc_id, **d})
+    return buf.getvalue()
