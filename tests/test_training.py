@@ -26,19 +26,48 @@ _UNITS = [
 ]
 
 
-def ls_task(task_id: int, doc_id: str, index: int, text: str, path: str, category: str,
-            metric: int) -> dict:
-    result = [{"from_name": "category", "to_name": "text", "type": "choices",
-               "value": {"choices": [category]}}]
+def ls_task(
+    task_id: int, doc_id: str, index: int, text: str, path: str, category: str, metric: int
+) -> dict:
+    result = [
+        {
+            "from_name": "category",
+            "to_name": "text",
+            "type": "choices",
+            "value": {"choices": [category]},
+        }
+    ]
     if metric:
-        result.append({"from_name": "metric", "to_name": "text", "type": "choices",
-                       "value": {"choices": ["yes"]}})
+        result.append(
+            {
+                "from_name": "metric",
+                "to_name": "text",
+                "type": "choices",
+                "value": {"choices": ["yes"]},
+            }
+        )
     return {
         "id": task_id,
-        "data": {"text": text, "doc_id": doc_id, "unit_index": index, "heading_path": path,
-                 "prev_text": "", "next_text": "", "kind": "sentence", "section": None},
-        "annotations": [{"id": task_id, "result": result, "was_cancelled": False,
-                         "ground_truth": False, "completed_by": 1, "lead_time": 2.0}],
+        "data": {
+            "text": text,
+            "doc_id": doc_id,
+            "unit_index": index,
+            "heading_path": path,
+            "prev_text": "",
+            "next_text": "",
+            "kind": "sentence",
+            "section": None,
+        },
+        "annotations": [
+            {
+                "id": task_id,
+                "result": result,
+                "was_cancelled": False,
+                "ground_truth": False,
+                "completed_by": 1,
+                "lead_time": 2.0,
+            }
+        ],
     }
 
 
@@ -69,8 +98,9 @@ def tiny_config(tiny_bert_dir, export_file, out, **kw) -> TrainConfig:
 
 def test_train_end_to_end_and_round_trip(tiny_bert_dir, export_file, tmp_path):
     out = tmp_path / "model"
-    cfg = tiny_config(tiny_bert_dir, export_file, out, dev_reports=["doc2"],
-                      context=["heading_path", "prev_text"])
+    cfg = tiny_config(
+        tiny_bert_dir, export_file, out, dev_reports=["doc2"], context=["heading_path", "prev_text"]
+    )
     result, _ = train(cfg, progress=False)
     assert result.n_train == 32 and result.n_dev == 16
     for name in (*CHECKPOINT_FILES, "README.md", "metrics.json", "training_config.yaml"):
@@ -131,18 +161,24 @@ def test_shipped_configs_are_valid():
 
 
 def test_missing_annotations_is_a_clear_error(tiny_bert_dir, tmp_path):
-    cfg = TrainConfig(base_model=str(tiny_bert_dir), annotations=[str(tmp_path / "none*.json")],
-                      output_dir=str(tmp_path / "m"))
+    cfg = TrainConfig(
+        base_model=str(tiny_bert_dir),
+        annotations=[str(tmp_path / "none*.json")],
+        output_dir=str(tmp_path / "m"),
+    )
     with pytest.raises(AnnotationError, match="no annotation export matches"):
         train(cfg, progress=False)
 
 
 def test_label_not_in_schema_is_a_clear_error(tiny_bert_dir, tmp_path):
-    tasks = [ls_task(7, "d", 0, "文本。", "", "achievement", 0),
-             ls_task(8, "d", 1, "文本。", "", "weather", 0)]
+    tasks = [
+        ls_task(7, "d", 0, "文本。", "", "achievement", 0),
+        ls_task(8, "d", 1, "文本。", "", "weather", 0),
+    ]
     p = tmp_path / "bad.json"
     p.write_text(json.dumps(tasks, ensure_ascii=False))
-    cfg = TrainConfig(base_model=str(tiny_bert_dir), annotations=[str(p)],
-                      output_dir=str(tmp_path / "m"))
+    cfg = TrainConfig(
+        base_model=str(tiny_bert_dir), annotations=[str(p)], output_dir=str(tmp_path / "m")
+    )
     with pytest.raises(AnnotationError, match=r"weather.*8"):
         train(cfg, progress=False)

@@ -197,11 +197,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = _load_train_config(args)
     print(f"training {cfg.output_dir} from {cfg.base_model} on {cfg.annotations}", file=sys.stderr)
     result, _ = train(cfg, progress=not args.quiet)
-    line = f"wrote {result.output_dir} ({result.n_train} training units, {result.train_seconds:.0f} s)"
+    line = (
+        f"wrote {result.output_dir} ({result.n_train} training units, {result.train_seconds:.0f} s)"
+    )
     if "dev" in result.metrics:
         d = result.metrics["dev"]
-        line += (f"; dev category macro-F1 {d['category_macro_f1']:.3f}, "
-                 f"metric F1 {d['metric_f1']:.3f}")
+        line += (
+            f"; dev category macro-F1 {d['category_macro_f1']:.3f}, metric F1 {d['metric_f1']:.3f}"
+        )
     print(line)
     return 0
 
@@ -268,11 +271,10 @@ def _shard_output(output: str | None, shard: tuple[int, int], explicit: bool) ->
 
 def cmd_tag(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
+    from transformers.utils import logging as hf_logging
 
     from .render import index_html, report_html, reports_csv
     from .tagger import ReportTagger
-
-    from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one bar over reports is enough
     shard = _parse_shard(args.shard)
@@ -289,14 +291,16 @@ def cmd_tag(args: argparse.Namespace) -> int:
             errors.append(str(exc))
             print(f"error: {exc}", file=sys.stderr)
     reports = []
-    bar = tqdm(total=len(texts), desc="Tagging reports", unit="report", disable=args.quiet,
-               file=sys.stderr)
+    bar = tqdm(
+        total=len(texts), desc="Tagging reports", unit="report", disable=args.quiet, file=sys.stderr
+    )
     # Groups of reports share batches (speed) while the bar still moves report by report.
     group = 16
     for k in range(0, len(texts), group):
         reports.extend(
-            tagger.tag_many(texts[k : k + group], doc_ids=ids[k : k + group],
-                            batch_size=args.batch_size)
+            tagger.tag_many(
+                texts[k : k + group], doc_ids=ids[k : k + group], batch_size=args.batch_size
+            )
         )
         bar.update(len(texts[k : k + group]))
     bar.close()
@@ -335,8 +339,10 @@ def cmd_tag(args: argparse.Namespace) -> int:
         rows = [u for r in reports for u in r.to_dict()["units"]]
         write_rows(rows, args.format, output, TAG_TABLE)
         if output:
-            print(f"wrote {len(rows)} units from {len(reports)} report(s) to {output}",
-                  file=sys.stderr)
+            print(
+                f"wrote {len(rows)} units from {len(reports)} report(s) to {output}",
+                file=sys.stderr,
+            )
     return 1 if errors else 0
 
 
@@ -372,15 +378,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("tag", help="tag reports with a trained model")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files (.txt .md .docx .pdf), "
-                   "folders or globs")
+    p.add_argument(
+        "paths", nargs="+", metavar="PATH", help="files (.txt .md .docx .pdf), folders or globs"
+    )
     p.add_argument("--model", "-m", default="checkpoints/sectioncls-default")
-    p.add_argument("--format", choices=("jsonl", "json", "csv", "html", "table"),
-                   default="jsonl")
+    p.add_argument("--format", choices=("jsonl", "json", "csv", "html", "table"), default="jsonl")
     p.add_argument("--output", "-o", help="a file, or a folder for --format html")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--shard", help="i/n: tag only every n-th file starting at i (0-based); "
-                   "defaults to RANK/WORLD_SIZE under accelerate launch or torchrun")
+    p.add_argument(
+        "--shard",
+        help="i/n: tag only every n-th file starting at i (0-based); "
+        "defaults to RANK/WORLD_SIZE under accelerate launch or torchrun",
+    )
     p.add_argument("--quantize", action="store_true", help="int8 dynamic quantisation (CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_tag)
@@ -392,15 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrars():
     """Subcommands that live beside their modules (imported lazily: no heavy imports here)."""
-    import importlib
+    from . import base_model
+    from .studio import cli as studio_cli
 
-    regs = []
-    for mod in ("sectioncls.base_model", "sectioncls.studio.cli"):  # TEMP guard until both land
-        try:
-            regs.append(importlib.import_module(mod).register_cli)
-        except (ImportError, AttributeError):
-            pass
-    return regs
+    return [base_model.register_cli, studio_cli.register_cli]
 
 
 def main(argv: list[str] | None = None) -> int:

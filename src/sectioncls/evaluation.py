@@ -55,8 +55,7 @@ def tfidf_baseline(train, test, categories: list[str], seed: int) -> tuple[np.nd
     if len(set(y_metric.tolist())) < 2:
         p_metric = np.full(len(test), float(y_metric[0]))
     else:
-        mclf = LogisticRegression(max_iter=2000, class_weight="balanced", C=10.0,
-                                  random_state=seed)
+        mclf = LogisticRegression(max_iter=2000, class_weight="balanced", C=10.0, random_state=seed)
         mclf.fit(x_train, y_metric)
         p_metric = mclf.predict_proba(x_test)[:, 1]
     return p_cat, p_metric
@@ -121,7 +120,9 @@ def cross_validate(
         systems.update(BASELINES)
     folds: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
-    pooled: dict[str, dict[str, list]] = {n: {"y": [], "p": [], "ym": [], "pm": []} for n in systems}
+    pooled: dict[str, dict[str, list]] = {
+        n: {"y": [], "p": [], "ym": [], "pm": []} for n in systems
+    }
     train_seconds: list[float] = []
     for held_out, split in leave_one_report_out(dataset):
         train_ds, test_ds = split["train"], split["dev"]
@@ -135,24 +136,35 @@ def cross_validate(
                 if len(out) > 2:
                     train_seconds.append(out[2])
                 figs = classification_figures(categories, y_cat, p_cat, y_metric, p_metric)
-                folds.append({"system": name, "held_out": held_out, "seed": seed,
-                              "seconds": round(time.perf_counter() - t0, 1), **figs})
+                folds.append(
+                    {
+                        "system": name,
+                        "held_out": held_out,
+                        "seed": seed,
+                        "seconds": round(time.perf_counter() - t0, 1),
+                        **figs,
+                    }
+                )
                 if log:
-                    log(f"{name:<30} held out {held_out}  seed {seed}: category macro-F1 "
-                        f"{figs['category_macro_f1']:.3f}, metric F1 {figs['metric_f1']:.3f}")
+                    log(
+                        f"{name:<30} held out {held_out}  seed {seed}: category macro-F1 "
+                        f"{figs['category_macro_f1']:.3f}, metric F1 {figs['metric_f1']:.3f}"
+                    )
                 if seed == seeds[0]:
                     pooled[name]["y"].extend(y_cat)
                     pooled[name]["p"].extend(p_cat.tolist())
                     pooled[name]["ym"].extend(y_metric)
                     pooled[name]["pm"].extend(np.asarray(p_metric).tolist())
-                    if name == "fine-tuned tagger" or cfg is None and name == next(iter(systems)):
+                    if name == "fine-tuned tagger" or (cfg is None and name == next(iter(systems))):
                         errors.extend(_errors(test_ds, categories, p_cat, p_metric, held_out))
     summary: dict[str, Any] = {}
     for name in systems:
         rows = [f for f in folds if f["system"] == name]
         summary[name] = {
-            key: {"mean": float(np.mean([r[key] for r in rows])),
-                  "std": float(np.std([r[key] for r in rows]))}
+            key: {
+                "mean": float(np.mean([r[key] for r in rows])),
+                "std": float(np.std([r[key] for r in rows])),
+            }
             for key in SUMMARY_KEYS
         }
         pool = pooled[name]
@@ -176,13 +188,22 @@ def _errors(test_ds, categories, p_cat, p_metric, held_out) -> list[dict[str, An
         gold = categories[row["category"]]
         pred_m = int(p_metric[i] >= 0.5)
         if pred != gold or pred_m != row["metric"]:
-            out.append({
-                "held_out": held_out, "unit_index": row["unit_index"], "text": row["text"],
-                "heading_path": row["heading_path"], "prev_text": row["prev_text"],
-                "next_text": row["next_text"], "gold_category": gold, "pred_category": pred,
-                "category_score": round(float(np.max(p_cat[i])), 3), "gold_metric": row["metric"],
-                "pred_metric": pred_m, "metric_score": round(float(p_metric[i]), 3),
-            })
+            out.append(
+                {
+                    "held_out": held_out,
+                    "unit_index": row["unit_index"],
+                    "text": row["text"],
+                    "heading_path": row["heading_path"],
+                    "prev_text": row["prev_text"],
+                    "next_text": row["next_text"],
+                    "gold_category": gold,
+                    "pred_category": pred,
+                    "category_score": round(float(np.max(p_cat[i])), 3),
+                    "gold_metric": row["metric"],
+                    "pred_metric": pred_m,
+                    "metric_score": round(float(p_metric[i]), 3),
+                }
+            )
     return out
 
 
@@ -212,16 +233,29 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
         lines.append("|---|---|---|---|---|")
         for c in cats:
             p = per[c]
-            lines.append(f"| {c} | {p['precision']:.3f} | {p['recall']:.3f} | {p['f1']:.3f} "
-                         f"| {p['support']} |")
+            lines.append(
+                f"| {c} | {p['precision']:.3f} | {p['recall']:.3f} | {p['f1']:.3f} "
+                f"| {p['support']} |"
+            )
         lines.append("")
     with atomic_write(out / "results.md") as fh:
         fh.write("\n".join(lines) + "\n")
     written.append(out / "results.md")
     with atomic_write(out / "errors.csv", newline="") as fh:
-        fields = ["held_out", "unit_index", "gold_category", "pred_category", "category_score",
-                  "gold_metric", "pred_metric", "metric_score", "text", "heading_path",
-                  "prev_text", "next_text"]
+        fields = [
+            "held_out",
+            "unit_index",
+            "gold_category",
+            "pred_category",
+            "category_score",
+            "gold_metric",
+            "pred_metric",
+            "metric_score",
+            "text",
+            "heading_path",
+            "prev_text",
+            "next_text",
+        ]
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
         w.writerows(results["errors"])
@@ -249,8 +283,15 @@ def _confusion_png(results: dict[str, Any], out: Path) -> list[Path]:
         ax.set_title(name, fontsize=9)
         for i in range(len(cats)):
             for j in range(len(cats)):
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center",
-                        color="white" if cm[i, j] > cm.max() / 2 else "black", fontsize=8)
+                ax.text(
+                    j,
+                    i,
+                    str(cm[i, j]),
+                    ha="center",
+                    va="center",
+                    color="white" if cm[i, j] > cm.max() / 2 else "black",
+                    fontsize=8,
+                )
     fig.tight_layout()
     path = out / "confusion_matrix.png"
     tmp = out / ".confusion_matrix.png.tmp"

@@ -5,6 +5,7 @@ Plain scikit-learn and numpy: nothing is fetched from a hub (`evaluate.load("f1"
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-__all__ = ["classification_figures", "expected_calibration_error", "softmax", "sigmoid"]
+__all__ = ["classification_figures", "expected_calibration_error", "sigmoid", "softmax"]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -37,7 +38,7 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: in
     correct = probs.argmax(axis=1) == labels
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         in_bin = (conf > lo) & (conf <= hi)
         if in_bin.any():
             ece += in_bin.mean() * abs(correct[in_bin].mean() - conf[in_bin].mean())
@@ -74,7 +75,7 @@ def classification_figures(
         y_metric, pred_metric, labels=[1], zero_division=0
     )
     return {
-        "n": int(len(y_cat)),
+        "n": len(y_cat),
         "category_accuracy": float(accuracy_score(y_cat, pred_cat)) if len(y_cat) else 0.0,
         "category_macro_f1": float(
             f1_score(y_cat, pred_cat, labels=present, average="macro", zero_division=0)

@@ -8,7 +8,7 @@ own config is stored inside ours, so a saved tagger needs no hub access to be re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -113,12 +113,14 @@ class SectionClsModel(PreTrainedModel):
     config_class = SectionClsConfig
     base_model_prefix = "encoder"
     supports_gradient_checkpointing = True
-    _no_split_modules = ["BertLayer"]
+    _no_split_modules: ClassVar[list[str]] = ["BertLayer"]
 
     def __init__(self, config: SectionClsConfig, encoder: PreTrainedModel | None = None) -> None:
         super().__init__(config)
-        self.encoder = encoder if encoder is not None else AutoModel.from_config(
-            config.encoder_config(), add_pooling_layer=False
+        self.encoder = (
+            encoder
+            if encoder is not None
+            else AutoModel.from_config(config.encoder_config(), add_pooling_layer=False)
         )
         hidden = self.encoder.config.hidden_size
         self.dropout = nn.Dropout(config.classifier_dropout)
@@ -138,8 +140,13 @@ class SectionClsModel(PreTrainedModel):
         """Start a new tagger from pretrained encoder weights (the start of fine-tuning)."""
         encoder = AutoModel.from_pretrained(encoder_name_or_path, add_pooling_layer=False, **kwargs)
         enc_cfg = encoder.config.to_dict()
-        for key in ("architectures", "transformers_version", "_name_or_path", "torch_dtype",
-                    "dtype"):
+        for key in (
+            "architectures",
+            "transformers_version",
+            "_name_or_path",
+            "torch_dtype",
+            "dtype",
+        ):
             enc_cfg.pop(key, None)
         config.encoder = enc_cfg
         config.base_model = encoder_name_or_path

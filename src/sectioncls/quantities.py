@@ -13,8 +13,21 @@ from dataclasses import asdict, dataclass
 
 __all__ = ["Quantity", "extract_quantities", "parse_chinese_number"]
 
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5,
-              "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "兩": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _CN_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "仟": 1000}
 _CN_BIG = {"万": 10_000, "萬": 10_000, "亿": 100_000_000, "億": 100_000_000}
 
@@ -73,8 +86,8 @@ _QUANTITY = re.compile(
     rf"(?P<unit>%|％|‰|{_COUNT_UNITS})"
 )
 _CHANGE = re.compile(
-    rf"(?P<dir>同比|环比|较上年|比上年)?(?P<verb>增长|上升|提高|下降|减少|降低|增加)"
-    rf"(?P<num>\d+(?:\.\d+)?)(?P<unit>%|％|个百分点|倍)"
+    r"(?P<dir>同比|环比|较上年|比上年)?(?P<verb>增长|上升|提高|下降|减少|降低|增加)"
+    r"(?P<num>\d+(?:\.\d+)?)(?P<unit>%|％|个百分点|倍)"
 )
 _RANK = re.compile(
     r"(?P<verb>列|居|位居|位列|排名|排|名列|获评|取得|获得|进入|跻身)"
@@ -119,12 +132,18 @@ def extract_quantities(text: str, offset: int = 0) -> list[Quantity]:
 
     for m in _CHANGE.finditer(text):
         unit = m.group("unit")
-        found.append(Quantity(
-            text=m.group(), start=m.start() + offset, end=m.end() + offset,
-            value=float(m.group("num")) * (-1 if m.group("verb") in ("下降", "减少", "降低") else 1),
-            unit=unit, kind="change",
-            indicator=_indicator(text, m.start()) + (m.group("dir") or ""),
-        ))
+        found.append(
+            Quantity(
+                text=m.group(),
+                start=m.start() + offset,
+                end=m.end() + offset,
+                value=float(m.group("num"))
+                * (-1 if m.group("verb") in ("下降", "减少", "降低") else 1),
+                unit=unit,
+                kind="change",
+                indicator=_indicator(text, m.start()) + (m.group("dir") or ""),
+            )
+        )
         taken.append(m.span())
     for m in _RANK.finditer(text):
         rank = m.group("rank")
@@ -134,12 +153,18 @@ def extract_quantities(text: str, offset: int = 0) -> list[Quantity]:
         digits = re.sub(r"^[第前]|[名位]$", "", rank)
         value = 1.0 if rank == "首位" else parse_chinese_number(digits)
         scope = m.group("scope")
-        found.append(Quantity(
-            text=text[m.start("scope"):m.end()], start=m.start("scope") + offset,
-            end=m.end() + offset, value=value, unit="名", kind="rank",
-            indicator=(_indicator(text, m.start()) + scope).strip(),
-            qualifier="前" if rank.startswith("前") else "",
-        ))
+        found.append(
+            Quantity(
+                text=text[m.start("scope") : m.end()],
+                start=m.start("scope") + offset,
+                end=m.end() + offset,
+                value=value,
+                unit="名",
+                kind="rank",
+                indicator=(_indicator(text, m.start()) + scope).strip(),
+                qualifier="前" if rank.startswith("前") else "",
+            )
+        )
         taken.append((m.start("scope"), m.end()))
     for m in _QUANTITY.finditer(text):
         a, b = m.start("num"), m.end()
@@ -164,12 +189,20 @@ def extract_quantities(text: str, offset: int = 0) -> list[Quantity]:
         if unit == "余人":
             unit, post = "人", "余"
         indicator = _indicator(text, m.start()) or _following_noun(text, b)
-        found.append(Quantity(
-            text=text[a:b], start=a + offset, end=b + offset, value=value, unit=unit,
-            kind=_kind(unit), indicator=indicator,
-            qualifier=(m.group("pre") or "") + post if (m.group("pre") or "") in
-            ("近", "超过", "超", "逾", "约") else post,
-        ))
+        found.append(
+            Quantity(
+                text=text[a:b],
+                start=a + offset,
+                end=b + offset,
+                value=value,
+                unit=unit,
+                kind=_kind(unit),
+                indicator=indicator,
+                qualifier=(m.group("pre") or "") + post
+                if (m.group("pre") or "") in ("近", "超过", "超", "逾", "约")
+                else post,
+            )
+        )
         taken.append((a, b))
     found.sort(key=lambda q: q.start)
     return found

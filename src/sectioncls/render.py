@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from .tagger import TaggedReport
 
-__all__ = ["CSV_FIELDS", "report_html", "index_html", "reports_csv"]
+__all__ = ["CSV_FIELDS", "index_html", "report_html", "reports_csv"]
 
 COLOURS = {
     "achievement": "#d8f0d8",
@@ -23,11 +23,30 @@ COLOURS = {
     "plan": "#d6e6ff",
     "other": "#ececec",
 }
-LABELS_ZH = {"achievement": "成效/举措", "problem": "问题/不足", "plan": "计划/打算", "other": "其他"}
+LABELS_ZH = {
+    "achievement": "成效/举措",
+    "problem": "问题/不足",
+    "plan": "计划/打算",
+    "other": "其他",
+}
 CSV_FIELDS = (
-    "doc_id", "index", "start", "end", "kind", "level", "section", "heading_path", "text",
-    "category", "score_achievement", "score_problem", "score_plan", "score_other", "metric",
-    "metric_score", "metrics",
+    "doc_id",
+    "index",
+    "start",
+    "end",
+    "kind",
+    "level",
+    "section",
+    "heading_path",
+    "text",
+    "category",
+    "score_achievement",
+    "score_problem",
+    "score_plan",
+    "score_other",
+    "metric",
+    "metric_score",
+    "metrics",
 )
 
 _STYLE = """
@@ -96,8 +115,9 @@ def _summary_table(report: TaggedReport, categories: Sequence[str]) -> str:
     rows = []
     for section, counts in summary.items():
         cells = "".join(f"<td>{counts.get(c, 0)}</td>" for c in categories)
-        rows.append(f"<tr><td>{html.escape(section)}</td>{cells}<td>{counts.get('metric', 0)}"
-                    "</td></tr>")
+        rows.append(
+            f"<tr><td>{html.escape(section)}</td>{cells}<td>{counts.get('metric', 0)}</td></tr>"
+        )
     return (
         f'<table id="summary"><tr><th>section</th>{head}<th>metric</th></tr>'
         + "".join(rows)
@@ -120,9 +140,10 @@ def report_html(report: TaggedReport, categories: Sequence[str] | None = None) -
         f"{html.escape(LABELS_ZH.get(c, c))} ({len(report.by_category(c))})</label>"
         for c in categories
     )
-    problems = "".join(
-        f"<li>{html.escape(u.text)}</li>" for u in report.by_category("problem")
-    ) or "<li class='small'>none</li>"
+    problems = (
+        "".join(f"<li>{html.escape(u.text)}</li>" for u in report.by_category("problem"))
+        or "<li class='small'>none</li>"
+    )
     return f"""<!DOCTYPE html>
 <html lang="zh"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

@@ -108,13 +108,13 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
         if not isinstance(data, dict):
-            raise ConfigError(f"{source}: expected a mapping of settings, got {type(data).__name__}")
+            raise ConfigError(
+                f"{source}: expected a mapping of settings, got {type(data).__name__}"
+            )
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ConfigError(
-                f"{source}: unknown key(s) {unknown}; allowed: {sorted(names)}"
-            )
+            raise ConfigError(f"{source}: unknown key(s) {unknown}; allowed: {sorted(names)}")
         try:
             cfg = cls(**data)
         except ConfigError as exc:
@@ -214,8 +214,13 @@ def _trainer_classes():
     class SectionClsTrainer(Trainer):
         """The HF Trainer with a class-weighted joint loss for the two heads."""
 
-        def __init__(self, *args: Any, class_weights: torch.Tensor | None = None,
-                     metric_loss_weight: float = 1.0, **kwargs: Any) -> None:
+        def __init__(
+            self,
+            *args: Any,
+            class_weights: torch.Tensor | None = None,
+            metric_loss_weight: float = 1.0,
+            **kwargs: Any,
+        ) -> None:
             super().__init__(*args, **kwargs)
             self.class_weights = class_weights
             self.metric_loss_weight = metric_loss_weight
@@ -297,7 +302,10 @@ def build_model(cfg: TrainConfig, schema: LabelSchema):
     )
     model = SectionClsModel.from_encoder(base_path, config)
     model.config.base_model = cfg.base_model
-    if cfg.encoder_layers is not None and cfg.encoder_layers < model.encoder.config.num_hidden_layers:
+    if (
+        cfg.encoder_layers is not None
+        and cfg.encoder_layers < model.encoder.config.num_hidden_layers
+    ):
         model.encoder.encoder.layer = model.encoder.encoder.layer[: cfg.encoder_layers]
         model.encoder.config.num_hidden_layers = cfg.encoder_layers
         model.config.encoder["num_hidden_layers"] = cfg.encoder_layers
@@ -367,8 +375,7 @@ def train(
         metrics.update(extra_metrics)
     out = Path(cfg.output_dir)
     if save and trainer.is_world_process_zero():
-        save_checkpoint(trainer.model, tokenizer, schema, cfg, metrics, out,
-                        dataset=dataset)
+        save_checkpoint(trainer.model, tokenizer, schema, cfg, metrics, out, dataset=dataset)
         shutil.rmtree(work_dir, ignore_errors=True)
     result = TrainResult(out, metrics, seconds, len(train_ds), len(dev_ds) if dev_ds else 0)
     return result, trainer
@@ -415,10 +422,10 @@ def save_checkpoint(
         (tmp / "training_config.yaml").write_text(
             yaml.safe_dump(cfg.to_dict(), allow_unicode=True, sort_keys=False), "utf-8"
         )
-        (tmp / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1), "utf-8")
-        (tmp / "README.md").write_text(
-            render_model_card(cfg, schema, metrics, dataset), "utf-8"
+        (tmp / "metrics.json").write_text(
+            json.dumps(metrics, ensure_ascii=False, indent=1), "utf-8"
         )
+        (tmp / "README.md").write_text(render_model_card(cfg, schema, metrics, dataset), "utf-8")
         # Written last: its presence marks a complete checkpoint.
         marker = {
             "format": 1,

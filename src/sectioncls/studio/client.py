@@ -1,0 +1,636 @@
+"""Push report units to Label Studio as tasks, pull annotations back, post annotations.
+
+Built on `label-studio-sdk` 2.x. One task per unit, keyed by (doc_id, unit_index): pushing the
+same report again updates changed tasks instead of duplicating them. A task that already has
+annotations is never rewritten (that would silently re-attach its labels to other text); if its
+unit changed it is reported in `PushResult.stale` so someone re-checks it.
+
+Optional pre-annotations come from a `Predictor` (the tagger). They are stored as Label Studio
+predictions with `model_version` and `score`, and an `uncertainty` value is written into the
+task data so annotators can sort the Data Manager on it (Community Edition has no active
+learning of its own). Predictions are suggestions only: an annotation is what a person accepted
+or corrected after reading (see docs/annotation-guidelines.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from sectioncls.schema import CATEGORY_CONTROL, HEADING_SEP, METRIC_CHOICE, LabelSchema
+from sectioncls.studio import StudioError
+from sectioncls.textio import atomic_write, doc_id_from_path, read_report
+
+if TYPE_CHECKING:
+    from label_studio_sdk import LabelStudio
+
+    from sectioncls.segment import Unit
+
+__all__ = [
+    "Predictor",
+    "PullResult",
+    "PushResult",
+    "StudioClient",
+    "TaggerPredictor",
+    "annotate",
+    "default_export_path",
+    "label_config",
+    "pull",
+    "push",
+    "task_data",
+]
+
+ReportInput = str | os.PathLike[str] | tuple[str, str]
+# Task data fields that define a unit; a task is "changed" when one of them differs.
+UNIT_FIELDS = (
+    "text", "doc_id", "unit_index", "kind", "heading_path", "section",
+    "prev_text", "next_text", "start", "end",
+)  # fmt: skip
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """What `push(..., predictions=...)` needs from a model.
+
+    `predict_units` returns one dict per unit: {"category": str, "scores": {category: prob},
+    "metric": bool, "metric_score": P(metric = yes)}."""
+
+    model_version: str
+
+    def predict_units(self, units: Sequence[Unit]) -> list[dict[str, Any]]: ...
+
+
+class TaggerPredictor:
+    """Adapts `sectioncls.tagger.ReportTagger` (arrays over unit dicts) to `Predictor`."""
+
+    def __init__(self, tagger: Any, model_version: str | None = None) -> None:
+        self.tagger = tagger
+        self.model_version = model_version or _model_version(getattr(tagger, "name", ""))
+
+    def predict_units(self, units: Sequence[Unit]) -> list[dict[str, Any]]:
+        from sectioncls.tagger import unit_inputs
+
+        p_cat, p_metric = self.tagger.predict_units(unit_inputs(units))
+        cats = list(self.tagger.categories)
+        threshold = float(getattr(self.tagger, "metric_threshold", 0.5))
+        out = []
+        for probs, pm in zip(p_cat, p_metric, strict=True):
+            scores = {c: round(float(p), 4) for c, p in zip(cats, probs, strict=True)}
+            out.append(
+                {
+                    "category": max(scores, key=lambda c: scores[c]),
+                    "scores": scores,
+                    "metric": float(pm) >= threshold,
+                    "metric_score": round(float(pm), 4),
+                }
+            )
+        return out
+
+
+def _model_version(name: str) -> str:
+    """Checkpoint folder name + weights date, so a retrained model gets a new version."""
+    p = Path(name) if name else None
+    if p is None:
+        return "sectioncls"
+    stamp = ""
+    for w in ("model.safetensors", "pytorch_model.bin"):
+        if (p / w).exists():
+            stamp = time.strftime("@%Y%m%d-%H%M", time.localtime((p / w).stat().st_mtime))
+            break
+    return f"{p.name}{stamp}"
+
+
+@dataclass(slots=True)
+class PushResult:
+    project_id: int
+    project_title: str
+    url: str
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    predictions: int = 0
+    stale: list[str] = field(default_factory=list)  # "doc#i": annotated but the unit changed
+    orphaned: list[str] = field(default_factory=list)  # tasks whose unit no longer exists
+
+
+@dataclass(slots=True)
+class PullResult:
+    path: Path
+    project_id: int
+    n_tasks: int
+    n_annotations: int
+    n_annotated_tasks: int
+
+
+def label_config(schema: LabelSchema | None = None) -> str:
+    """The labeling config the project is created with (same text as configs/label_studio.xml)."""
+    return (schema or LabelSchema.default()).label_studio_config()
+
+
+def default_export_path(project_title: str, root: str | os.PathLike[str] = "annotations") -> Path:
+    slug = re.sub(r"[^\w.-]+", "_", project_title, flags=re.UNICODE).strip("_") or "project"
+    return Path(root) / f"{slug}.json"
+
+
+def task_data(units: Sequence[Unit], doc_id: str) -> list[dict[str, Any]]:
+    """Task data for every unit of one report, with its neighbours as read-only context."""
+    out = []
+    for i, u in enumerate(units):
+        out.append(
+            {
+                "text": u.text,
+                "doc_id": doc_id,
+                "unit_index": u.index,
+                "kind": u.kind,
+                "heading_path": HEADING_SEP.join(u.heading_path),
+                "section": u.section,
+                "prev_text": units[i - 1].text if i > 0 else "",
+                "next_text": units[i + 1].text if i + 1 < len(units) else "",
+                "start": u.start,
+                "end": u.end,
+                "unit_key": f"{doc_id}#{u.index}",
+            }
+        )
+    return out
+
+
+def _load_reports(reports: Iterable[ReportInput]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for r in reports:
+        if isinstance(r, tuple):
+            doc_id, text = r
+        else:
+            doc_id, text = doc_id_from_path(r), read_report(r)
+        if doc_id in seen:
+            raise StudioError(
+                f"two reports map to doc_id {doc_id!r}; rename one (the id is the file name)"
+            )
+        seen.add(doc_id)
+        out.append((doc_id, text))
+    if not out:
+        raise StudioError("no reports given")
+    return out
+
+
+# ----------------------------------------------------------------------------- predictions
+def prediction_for(
+    pred: Mapping[str, Any], schema: LabelSchema, metric_name: str
+) -> tuple[list[dict[str, Any]], float, float]:
+    """(LS result, score, uncertainty) for one unit's prediction.
+
+    score = confidence of the least confident of the two answers; uncertainty = 1 - score, so
+    sorting the Data Manager by uncertainty (descending) shows the most doubtful units first."""
+    category = str(pred["category"])
+    scores = dict(pred.get("scores") or {})
+    p_cat = float(scores.get(category, 1.0))
+    metric = bool(pred.get("metric"))
+    p_yes = float(pred.get("metric_score", 1.0 if metric else 0.0))
+    p_metric = p_yes if metric else 1.0 - p_yes
+    result: list[dict[str, Any]] = [
+        {
+            "from_name": CATEGORY_CONTROL,
+            "to_name": "text",
+            "type": "choices",
+            "value": {"choices": [category]},
+        }
+    ]
+    if metric:
+        result.append(
+            {
+                "from_name": metric_name,
+                "to_name": "text",
+                "type": "choices",
+                "value": {"choices": [METRIC_CHOICE]},
+            }
+        )
+    score = round(min(p_cat, p_metric), 4)
+    return result, score, round(1.0 - score, 4)
+
+
+# ----------------------------------------------------------------------------- client
+class StudioClient:
+    """A thin wrapper over the SDK that turns every failure into a StudioError with a fix."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        timeout: float = 60.0,
+        max_retries: int = 1,
+        schema: LabelSchema | None = None,
+    ) -> None:
+        try:
+            from label_studio_sdk import LabelStudio
+        except ImportError:
+            raise StudioError(
+                "label-studio-sdk is not installed; install the project with the 'studio' extra "
+                "(pip install -e '.[studio]')"
+            ) from None
+        self.url = url.rstrip("/")
+        self.token = token
+        self.schema = schema or LabelSchema.default()
+        self.ls: LabelStudio = LabelStudio(
+            base_url=self.url, api_key=token, timeout=timeout, max_retries=max_retries
+        )
+
+    @classmethod
+    def connect(
+        cls,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        **kwargs: Any,
+    ) -> StudioClient:
+        """URL/token from the arguments, else LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY, else the
+        state file written by `sectioncls studio serve`."""
+        from sectioncls.studio import server
+
+        url = url or os.environ.get("LABEL_STUDIO_URL")
+        token = token or os.environ.get("LABEL_STUDIO_API_KEY")
+        if not (url and token):
+            state = server.read_state(home)
+            if state is None:
+                raise StudioError(
+                    "no Label Studio server known: start one with `sectioncls studio serve`, or "
+                    "pass --url/--token (or set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY)"
+                )
+            url, token = url or state.url, token or state.token
+        return cls(url, token, **kwargs)
+
+    # ------------------------------------------------------------------ error mapping
+    @contextlib.contextmanager
+    def _api(self, action: str) -> Iterator[None]:
+        import httpx
+        from label_studio_sdk.core.api_error import ApiError
+
+        try:
+            yield
+        except StudioError:
+            raise
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            raise StudioError(
+                f"{action}: cannot connect to Label Studio at {self.url} (connection refused). "
+                "Is it running? Start it with `sectioncls studio serve`."
+            ) from None
+        except httpx.TimeoutException:
+            raise StudioError(
+                f"{action}: Label Studio at {self.url} did not answer in time"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise StudioError(f"{action}: HTTP error talking to {self.url}: {exc}") from None
+        except ApiError as exc:
+            code = exc.status_code
+            if code == 401:
+                msg = (
+                    f"Label Studio at {self.url} rejected the API token (401 Unauthorized); "
+                    "check the token (`sectioncls studio status` shows the one the server was "
+                    "started with, and legacy tokens must be enabled)"
+                )
+            elif code == 403:
+                msg = f"the token's user may not do this (403 Forbidden): {_body(exc)}"
+            elif code == 404:
+                msg = f"not found (404) at {self.url}: {_body(exc)}"
+            elif code is not None and 400 <= code < 500:
+                msg = f"Label Studio refused the request ({code}): {_body(exc)}"
+            else:
+                msg = f"Label Studio failed ({code}): {_body(exc)}"
+            raise StudioError(f"{action}: {msg}") from None
+
+    def check(self) -> None:
+        """Fail fast with a clear message if the server is down or the token is wrong."""
+        with self._api("checking the server"):
+            self.ls.projects.list(page_size=1).items  # noqa: B018 (forces the request)
+
+    # ------------------------------------------------------------------ projects
+    def find_project(self, title: str) -> int | None:
+        with self._api(f"looking up project {title!r}"):
+            ids = [
+                p.id for p in self.ls.projects.list(title=title, page_size=100) if p.title == title
+            ]
+        if len(ids) > 1:
+            raise StudioError(f"several projects are titled {title!r} (ids {ids}); rename one")
+        return int(ids[0]) if ids else None
+
+    def project_titles(self) -> list[str]:
+        with self._api("listing projects"):
+            return [str(p.title) for p in self.ls.projects.list(page_size=100)]
+
+    def require_project(self, title: str) -> int:
+        pid = self.find_project(title)
+        if pid is None:
+            raise StudioError(
+                f"no project titled {title!r} at {self.url}; existing: {self.project_titles()}. "
+                "Create it with `sectioncls studio push ... --project NAME`."
+            )
+        return pid
+
+    def ensure_project(self, title: str) -> int:
+        """The project with this title, created with the committed label config if missing, its
+        config updated if it differs (Label Studio refuses changes that orphan annotations)."""
+        config = label_config(self.schema)
+        pid = self.find_project(title)
+        with self._api(f"creating/updating project {title!r}"):
+            if pid is None:
+                p = self.ls.projects.create(
+                    title=title,
+                    label_config=config,
+                    description="Units of annual work reports: category + metric (sectioncls)",
+                    show_skip_button=True,
+                    enable_empty_annotation=False,
+                )
+                return int(p.id)
+            current = self.ls.projects.get(pid)
+            if (current.label_config or "").strip() != config.strip():
+                self.ls.projects.update(pid, label_config=config)
+        return pid
+
+    # ------------------------------------------------------------------ tasks
+    def tasks(self, project_id: int, *, with_annotations: bool = False) -> list[dict[str, Any]]:
+        """All tasks of a project as plain dicts (id, data, total_annotations, predictions)."""
+        out = []
+        with self._api("listing tasks"):
+            pager = self.ls.tasks.list(
+                project=project_id, fields="all" if with_annotations else "task_only",
+                page_size=500,
+            )  # fmt: skip
+            for t in pager:
+                out.append(t.model_dump() if hasattr(t, "model_dump") else dict(t))
+        return out
+
+    def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
+        with self._api(f"importing {len(tasks)} task(s)"):
+            resp = self.ls.projects.import_tasks(project_id, request=tasks, return_task_ids=True)
+        ids = getattr(resp, "task_ids", None) or []
+        return [int(i) for i in ids]
+
+    def _update_tasks(self, updates: list[tuple[int, dict[str, Any]]]) -> None:
+        """PATCH task data one task at a time (the API has no bulk update; ~0.2 s each, and
+        parallel writes gain little on the SQLite server while risking 'database is locked')."""
+        for task_id, data in updates:
+            with self._api(f"updating task {task_id}"):
+                self.ls.tasks.update(str(task_id), data=data)
+
+    def add_predictions(self, project_id: int, predictions: list[dict[str, Any]]) -> int:
+        """Attach predictions ({task, model_version, score, result}) to existing tasks."""
+        if not predictions:
+            return 0
+        with self._api(f"importing {len(predictions)} prediction(s)"):
+            resp = self.ls.projects.import_predictions(project_id, request=predictions)
+        return int(getattr(resp, "created", len(predictions)) or 0)
+
+    def push(
+        self,
+        reports: Iterable[ReportInput],
+        project_title: str,
+        predictions: Predictor | None = None,
+    ) -> PushResult:
+        """Segment reports and make the project hold exactly one task per unit."""
+        from sectioncls.segment import segment
+
+        docs = _load_reports(reports)
+        self.check()
+        pid = self.ensure_project(project_title)
+        result = PushResult(project_id=pid, project_title=project_title, url=self.url)
+        existing: dict[tuple[str, int], dict[str, Any]] = {}
+        for t in self.tasks(pid, with_annotations=predictions is not None):
+            d = t.get("data") or {}
+            if "doc_id" in d and "unit_index" in d:
+                existing[(str(d["doc_id"]), int(d["unit_index"]))] = t
+        new_tasks: list[dict[str, Any]] = []
+        new_preds: list[dict[str, Any]] = []
+        stale_pred_ids: list[int] = []
+        pushed_docs: set[str] = set()
+        current: set[tuple[str, int]] = set()
+        updates: list[tuple[int, dict[str, Any]]] = []
+        metric_name = self.schema.metric.name
+        for doc_id, text in docs:
+            pushed_docs.add(doc_id)
+            units = segment(text)
+            rows = task_data(units, doc_id)
+            preds: list[dict[str, Any]] | None = None
+            if predictions is not None:
+                preds = predictions.predict_units(units)
+                if len(preds) != len(units):
+                    raise StudioError(
+                        f"predictor returned {len(preds)} predictions for {len(units)} units of "
+                        f"{doc_id}"
+                    )
+                bad = {str(p.get("category")) for p in preds} - set(self.schema.categories)
+                if bad:
+                    raise StudioError(
+                        f"predictor {predictions.model_version!r} returned categories "
+                        f"{sorted(bad)} not in the label schema {list(self.schema.categories)}"
+                    )
+            for i, row in enumerate(rows):
+                pred_item: dict[str, Any] | None = None
+                if preds is not None and predictions is not None:
+                    res, score, unc = prediction_for(preds[i], self.schema, metric_name)
+                    row["uncertainty"] = unc
+                    pred_item = {
+                        "model_version": predictions.model_version,
+                        "score": score,
+                        "result": res,
+                    }
+                key = (doc_id, int(row["unit_index"]))
+                current.add(key)
+                old = existing.get(key)
+                if old is None:
+                    task: dict[str, Any] = {"data": row}
+                    if pred_item is not None:
+                        task["predictions"] = [pred_item]
+                        result.predictions += 1
+                    new_tasks.append(task)
+                    continue
+                old_data = old.get("data") or {}
+                changed = any(old_data.get(k) != row.get(k) for k in UNIT_FIELDS)
+                stale = changed and (old.get("total_annotations") or 0) > 0
+                if stale:
+                    result.stale.append(f"{doc_id}#{key[1]}")
+                    changed = False  # keep the annotated text; someone must re-check it
+                    row = {
+                        **old_data,
+                        **({"uncertainty": row["uncertainty"]} if "uncertainty" in row else {}),
+                    }
+                data_changed = changed or any(
+                    old_data.get(k) != row.get(k) for k in ("uncertainty", "unit_key")
+                )
+                if data_changed:
+                    updates.append((int(old["id"]), {**old_data, **row}))
+                else:
+                    result.unchanged += 1
+                if pred_item is not None and not stale:  # never predict new text onto old
+                    same = [
+                        p for p in (old.get("predictions") or [])
+                        if isinstance(p, dict)
+                        and p.get("model_version") == pred_item["model_version"]
+                    ]  # fmt: skip
+                    if len(same) == 1 and same[0].get("result") == pred_item["result"]:
+                        continue
+                    stale_pred_ids.extend(int(p["id"]) for p in same if p.get("id") is not None)
+                    new_preds.append({"task": int(old["id"]), **pred_item})
+        result.orphaned = sorted(
+            f"{d}#{i}" for d, i in existing if d in pushed_docs and (d, i) not in current
+        )
+        self._update_tasks(updates)
+        result.updated = len(updates)
+        if new_tasks:
+            for start in range(0, len(new_tasks), 1000):
+                self.import_tasks(pid, new_tasks[start : start + 1000])
+            result.created = len(new_tasks)
+        for pred_id in stale_pred_ids:
+            with self._api(f"replacing prediction {pred_id}"):
+                self.ls.predictions.delete(pred_id)
+        result.predictions += self.add_predictions(pid, new_preds)
+        if predictions is not None:
+            with self._api("setting the project's model version"):
+                self.ls.projects.update(pid, model_version=predictions.model_version)
+        return result
+
+    # ------------------------------------------------------------------ annotations
+    def annotate(
+        self,
+        task_id: int,
+        category: str,
+        metric: bool,
+        *,
+        lead_time: float | None = None,
+        ground_truth: bool = False,
+        was_cancelled: bool = False,
+        completed_by: int | None = None,
+    ) -> int:
+        """Post one annotation for a task; returns its id. It is the token's user's unless
+        `completed_by` names another user id (entering a second annotator's labels by hand,
+        as Community Edition has no overlap queue). A cancelled (skipped) one has no result."""
+        if category not in self.schema.category2id and not was_cancelled:
+            raise StudioError(
+                f"unknown category {category!r}; expected one of {list(self.schema.categories)}"
+            )
+        result: list[dict[str, Any]] = []
+        if not was_cancelled:
+            result.append(
+                {"from_name": CATEGORY_CONTROL, "to_name": "text", "type": "choices",
+                 "value": {"choices": [category]}}
+            )  # fmt: skip
+            if metric:
+                result.append(
+                    {"from_name": self.schema.metric.name, "to_name": "text", "type": "choices",
+                     "value": {"choices": [METRIC_CHOICE]}}
+                )  # fmt: skip
+        kwargs: dict[str, Any] = {"result": result, "ground_truth": ground_truth}
+        if lead_time is not None:
+            kwargs["lead_time"] = float(lead_time)
+        if was_cancelled:
+            kwargs["was_cancelled"] = True
+        if completed_by is not None:
+            kwargs["completed_by"] = int(completed_by)
+        with self._api(f"annotating task {task_id}"):
+            ann = self.ls.annotations.create(id=int(task_id), **kwargs)
+        return int(ann.id)
+
+    # ------------------------------------------------------------------ export
+    def export(self, project_id: int, *, timeout: float = 120.0) -> list[dict[str, Any]]:
+        """A full JSON snapshot export: every task, with all annotations (usual, ground truth
+        and skipped; the default filter would drop ground truth) and full predictions."""
+        with self._api("creating an export snapshot"):
+            snap = self.ls.projects.exports.create(
+                project_id,
+                title=f"sectioncls pull {time.strftime('%Y-%m-%d %H:%M:%S')}",
+                serialization_options={"predictions": {"only_id": False}},
+                annotation_filter_options={"usual": True, "ground_truth": True, "skipped": True},
+                task_filter_options={"only_with_annotations": False},
+            )
+            export_id = int(snap.id)
+            deadline = time.monotonic() + timeout
+            status = getattr(snap, "status", None)
+            while status != "completed":
+                if status == "failed":
+                    raise StudioError(f"export snapshot {export_id} failed on the server")
+                if time.monotonic() > deadline:
+                    raise StudioError(f"export snapshot {export_id} not ready after {timeout}s")
+                time.sleep(0.3)
+                status = self.ls.projects.exports.get(project_id, export_id).status
+            raw = b"".join(
+                self.ls.projects.exports.download(project_id, export_id, export_type="JSON")
+            )
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise StudioError(f"the export download is not JSON ({exc.msg})") from None
+        if not isinstance(data, list):
+            raise StudioError(f"the export is not a task list (got {type(data).__name__})")
+        return data
+
+    def pull(
+        self, project_title: str, out_path: str | os.PathLike[str] | None = None
+    ) -> PullResult:
+        """Export the project and write it atomically (default annotations/<project>.json)."""
+        pid = self.require_project(project_title)
+        data = self.export(pid)
+        path = Path(out_path) if out_path is not None else default_export_path(project_title)
+        with atomic_write(path) as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=1)
+            fh.write("\n")
+        n_ann = sum(len(t.get("annotations") or []) for t in data)
+        n_done = sum(1 for t in data if t.get("annotations"))
+        return PullResult(path, pid, len(data), n_ann, n_done)
+
+
+def _body(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    text = json.dumps(body, ensure_ascii=False) if isinstance(body, dict | list) else str(body)
+    return text[:800]
+
+
+# ----------------------------------------------------------------------------- functions
+def push(
+    reports: Iterable[ReportInput],
+    project_title: str,
+    predictions: Predictor | None = None,
+    *,
+    client: StudioClient | None = None,
+) -> PushResult:
+    return (client or StudioClient.connect()).push(reports, project_title, predictions)
+
+
+def pull(
+    project_title: str,
+    out_path: str | os.PathLike[str] | None = None,
+    *,
+    client: StudioClient | None = None,
+) -> PullResult:
+    return (client or StudioClient.connect()).pull(project_title, out_path)
+
+
+def annotate(
+    project_title: str,
+    task_id: int,
+    category: str,
+    metric: bool,
+    lead_time: float | None = None,
+    *,
+    ground_truth: bool = False,
+    was_cancelled: bool = False,
+    client: StudioClient | None = None,
+) -> int:
+    """Post an annotation to a task of the named project (checked, so a task id from another
+    project is an error rather than a silent mislabel)."""
+    c = client or StudioClient.connect()
+    pid = c.require_project(project_title)
+    with c._api(f"reading task {task_id}"):
+        task = c.ls.tasks.get(str(task_id))
+    if int(getattr(task, "project", pid) or pid) != pid:
+        raise StudioError(f"task {task_id} is not in project {project_title!r}")
+    return c.annotate(
+        task_id, category, metric, lead_time=lead_time, ground_truth=ground_truth,
+        was_cancelled=was_cancelled,
+    )  # fmt: skip

@@ -1,0 +1,241 @@
+"""ReportTagger and `sectioncls tag`: offsets, batching, bad input, outputs, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sectioncls import ReportTagger
+from sectioncls.cli import main
+from sectioncls.render import report_html
+from sectioncls.tagger import CheckpointError
+from sectioncls.training import TrainConfig, train
+from test_training import _UNITS, ls_task
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORTS = sorted((ROOT / "examples" / "reports").glob("*.txt"))
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_bert_dir, tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("tagger")
+    tasks = [
+        ls_task(i + 1, f"doc{i % 2}", i, t, p, c, m) for i, (t, c, m, p) in enumerate(_UNITS * 4)
+    ]
+    export = tmp / "export.json"
+    export.write_text(json.dumps(tasks, ensure_ascii=False), "utf-8")
+    cfg = TrainConfig(
+        base_model=str(tiny_bert_dir),
+        annotations=[str(export)],
+        output_dir=str(tmp / "model"),
+        epochs=1,
+        batch_size=8,
+        max_seq_length=48,
+        context=["section", "heading_path"],
+    )
+    train(cfg, progress=False)
+    return tmp / "model"
+
+
+@pytest.fixture(scope="module")
+def tagger(tiny_model) -> ReportTagger:
+    return ReportTagger.from_pretrained(tiny_model)
+
+
+def test_offsets_index_the_input_and_fields_are_complete(tagger):
+    text = REPORTS[0].read_text("utf-8")
+    report = tagger.tag(text, doc_id="000")
+    assert report.units
+    for u in report.units:
+        assert text[u.start : u.end] == u.text
+        assert set(u.scores) == {"achievement", "problem", "plan", "other"}
+        assert abs(sum(u.scores.values()) - 1) < 1e-3
+        assert u.category == max(u.scores, key=u.scores.get)
+        assert 0 <= u.metric_score <= 1
+        for q in u.metrics:
+            assert text[q.start : q.end] == q.text
+    df = report.to_dataframe()
+    assert len(df) == len(report.units) and "score_problem" in df.columns
+    assert report.to_dict()["units"][0]["doc_id"] == "000"
+
+
+def test_batch_and_one_by_one_agree(tagger):
+    texts = [p.read_text("utf-8") for p in REPORTS]
+    many = tagger.tag_many(texts, doc_ids=[p.stem for p in REPORTS], batch_size=7)
+    for text, batched in zip(texts, many, strict=True):
+        single = tagger.tag(text, batch_size=1)
+        assert [u.category for u in single.units] == [u.category for u in batched.units]
+        assert [u.metric for u in single.units] == [u.metric for u in batched.units]
+        for a, b in zip(single.units, batched.units, strict=True):
+            assert a.scores == pytest.approx(b.scores, abs=1e-3)
+
+
+def test_empty_and_huge_inputs(tagger):
+    assert tagger.tag("").units == []
+    huge = "全年办理案件12件,调解成功率95%" * 3000 + "。"
+    report = tagger.tag(huge)
+    assert len(report.units) == 1 and report.units[0].end == len(huge)
+
+
+def test_save_pretrained_round_trip(tagger, tmp_path):
+    out = tagger.save_pretrained(tmp_path / "copy")
+    again = ReportTagger.from_pretrained(out)
+    text = REPORTS[1].read_text("utf-8")
+    assert [u.scores for u in again.tag(text).units] == [u.scores for u in tagger.tag(text).units]
+
+
+def test_missing_and_half_written_checkpoints(tiny_model, tmp_path):
+    with pytest.raises(CheckpointError, match=r"no model here.*make demo"):
+        ReportTagger.from_pretrained(tmp_path / "nothing")
+    half = tmp_path / "half"
+    shutil.copytree(tiny_model, half)
+    (half / "sectioncls.json").unlink()
+    with pytest.raises(CheckpointError, match=r"incomplete checkpoint.*sectioncls\.json"):
+        ReportTagger.from_pretrained(half)
+
+
+def test_quantized_tagger_runs(tiny_model):
+    q = ReportTagger.from_pretrained(tiny_model, quantize=True)
+    report = q.tag(REPORTS[3].read_text("utf-8"))
+    assert report.units and q.quantized
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_jsonl_fields(tiny_model, capsys):
+    assert main(["tag", str(REPORTS[3]), "-m", str(tiny_model), "--quiet"]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert {
+        "doc_id",
+        "index",
+        "start",
+        "end",
+        "text",
+        "kind",
+        "level",
+        "heading_path",
+        "section",
+        "category",
+        "scores",
+        "metric",
+        "metric_score",
+        "metrics",
+    } == set(rows[0])
+
+
+def test_cli_one_bad_file_is_skipped_others_written(tiny_model, tmp_path, capsys):
+    bad = tmp_path / "binary.txt"
+    bad.write_bytes(bytes(range(256)) * 10)
+    gbk = tmp_path / "gbk.txt"
+    gbk.write_bytes("一、工作情况\n全年办理案件12件。\n".encode("gbk"))
+    out = tmp_path / "out.csv"
+    code = main(
+        [
+            "tag",
+            str(bad),
+            str(gbk),
+            "-m",
+            str(tiny_model),
+            "--format",
+            "csv",
+            "-o",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 1
+    assert "binary.txt" in capsys.readouterr().err
+    rows = list(csv.DictReader(io.StringIO(out.read_text("utf-8"))))
+    assert [r["text"] for r in rows] == ["一、工作情况", "全年办理案件12件。"]
+
+
+def test_cli_missing_model_exit_code_and_no_output(tmp_path, capsys):
+    out = tmp_path / "o.jsonl"
+    assert main(["tag", str(REPORTS[0]), "-m", str(tmp_path / "none"), "-o", str(out)]) == 2
+    assert "make demo" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_shards_split_the_files(tiny_model, tmp_path):
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"s{i}.jsonl"
+        assert (
+            main(
+                [
+                    "tag",
+                    str(ROOT / "examples" / "reports"),
+                    "-m",
+                    str(tiny_model),
+                    "--shard",
+                    f"{i}/2",
+                    "-o",
+                    str(out),
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
+        outs.append({json.loads(x)["doc_id"] for x in out.read_text("utf-8").splitlines()})
+    assert not outs[0] & outs[1] and len(outs[0] | outs[1]) == 4
+    assert main(["tag", str(REPORTS[0]), "-m", str(tiny_model), "--shard", "2/2"]) == 2
+
+
+def test_cli_html_folder(tiny_model, tmp_path):
+    out = tmp_path / "html"
+    assert (
+        main(
+            [
+                "tag",
+                str(ROOT / "examples" / "reports"),
+                "-m",
+                str(tiny_model),
+                "--format",
+                "html",
+                "-o",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"{p.stem}.html" for p in REPORTS] + ["index.html"]
+    )
+
+
+# ----------------------------------------------------------------------------- browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (make test installs it)")
+def test_html_renders_in_a_real_browser(tagger, tmp_path):
+    text = REPORTS[0].read_text("utf-8")
+    report = tagger.tag(text, doc_id="000_9ab697e020cfd5b9")
+    page = tmp_path / "report.html"
+    page.write_text(report_html(report, tagger.categories), "utf-8")
+    flags = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"]
+    png = tmp_path / "shot.png"
+    subprocess.run(
+        [*flags, f"--screenshot={png}", page.as_uri()], check=True, capture_output=True, timeout=120
+    )
+    assert png.stat().st_size > 20_000  # a rendered page, not a blank one
+    dom = subprocess.run(
+        [*flags, "--dump-dom", page.as_uri()],
+        check=True,
+        capture_output=True,
+        timeout=120,
+        text=True,
+    ).stdout
+    assert dom.count('class="u cat-') == len(report.units)
+    assert 'id="summary"' in dom and 'class="cat-filter"' in dom
+    assert "一、2022年工作开展情况" in dom
