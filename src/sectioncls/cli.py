@@ -162,7 +162,9 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         elif kind.startswith("list"):
             p.add_argument(flag, dest=f.name, nargs="+", default=None, metavar="VALUE")
         else:
-            conv = {"int": int, "float": float, "int | None": int}.get(kind, str)
+            conv = {"int": int, "float": float, "int | None": int, "float | None": float}.get(
+                kind, str
+            )
             p.add_argument(flag, dest=f.name, type=conv, default=None, metavar=f.name.upper())
 
 

@@ -25,8 +25,14 @@ __all__ = [
 ]
 
 DEFAULT_CONTEXT = ("heading_path",)
-CONTEXT_FIELDS = ("heading_path", "prev_text", "next_text", "section")
-_CONTEXT_PREFIX = {"heading_path": "", "prev_text": "上文:", "next_text": "下文:", "section": ""}
+CONTEXT_FIELDS = ("section", "heading_path", "quantities", "prev_text", "next_text")
+_CONTEXT_PREFIX = {
+    "section": "",
+    "heading_path": "",
+    "quantities": "数:",
+    "prev_text": "上文:",
+    "next_text": "下文:",
+}
 
 
 def build_inputs(unit: dict[str, Any], context: tuple[str, ...] | list[str]) -> tuple[str, str]:
@@ -38,7 +44,14 @@ def build_inputs(unit: dict[str, Any], context: tuple[str, ...] | list[str]) -> 
     """
     parts = []
     for name in context:
-        value = unit.get(name) or ""
+        if name == "quantities":
+            # The numbers-with-units found in the unit: the metric head decides which of them
+            # are evidence (counts, money, rates) and which are names or dates.
+            from .quantities import extract_quantities
+
+            value = " ".join(q.text for q in extract_quantities(str(unit.get("text") or "")))
+        else:
+            value = unit.get(name) or ""
         if isinstance(value, list | tuple):
             value = " › ".join(value)
         if value:

@@ -60,6 +60,7 @@ class TrainConfig:
     encoder_layers: int | None = None  # keep only the first N encoder layers (faster on CPU)
     epochs: float = 4.0
     learning_rate: float = 5e-5
+    head_learning_rate: float | None = 1e-3  # the two new heads learn faster than the encoder
     batch_size: int = 16
     eval_batch_size: int = 64
     weight_decay: float = 0.01
@@ -93,6 +94,8 @@ class TrainConfig:
         if self.class_weighting not in CLASS_WEIGHTING:
             raise bad("class_weighting", f"must be one of {list(CLASS_WEIGHTING)}")
         positive = ("max_seq_length", "epochs", "learning_rate", "batch_size", "eval_batch_size")
+        if self.head_learning_rate is not None and self.head_learning_rate <= 0:
+            raise bad("head_learning_rate", "must be > 0 (or null for learning_rate)")
         for key in positive:
             if not getattr(self, key) > 0:
                 raise bad(key, "must be > 0")
@@ -288,6 +291,23 @@ def _training_args(cfg: TrainConfig, work_dir: Path, has_dev: bool, progress: bo
     )
 
 
+def _optimizer(model: SectionClsModel, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW with two learning rates: a gentle one for the pretrained encoder and a larger one
+    for the freshly initialised heads (they otherwise lag far behind in a few epochs)."""
+    head_lr = cfg.head_learning_rate or cfg.learning_rate
+    groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        lr = cfg.learning_rate if name.startswith("encoder.") else head_lr
+        decay = 0.0 if p.ndim < 2 or "LayerNorm" in name else cfg.weight_decay
+        groups.setdefault((lr, decay), []).append(p)
+    return torch.optim.AdamW(
+        [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()],
+        lr=cfg.learning_rate,
+    )
+
+
 def build_model(cfg: TrainConfig, schema: LabelSchema):
     """Tokenizer + a fresh tagger on top of the configured base encoder."""
     from .base_model import load_tokenizer, resolve_base
@@ -347,9 +367,11 @@ def train(
     if has_dev and cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     trainer_cls = _trainer_classes()
+    args = _training_args(cfg, work_dir, has_dev, progress)
     trainer = trainer_cls(
+        optimizers=(_optimizer(model, cfg), None),
         model=model,
-        args=_training_args(cfg, work_dir, has_dev, progress),
+        args=args,
         train_dataset=train_ds,
         eval_dataset=dev_ds,
         processing_class=tokenizer,
