@@ -69,8 +69,10 @@ def main() -> int:
             if task is None:
                 raise StudioError(f"{path}: no task for {key}; re-push the reports")
             if task["data"]["text"] != row["text"]:
-                raise StudioError(f"{path}: unit {key} text differs from the task; the "
-                                  "segmenter changed since this worksheet was written")
+                raise StudioError(
+                    f"{path}: unit {key} text differs from the task; the "
+                    "segmenter changed since this worksheet was written"
+                )
             done_by = {a.get("completed_by") for a in task.get("annotations") or []}
             if (user or me) in done_by:
                 continue  # idempotent: this annotator's label is already there

@@ -1,0 +1,81 @@
+"""Cross-validation, baselines and figures (fast: baselines and a tiny model)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from sectioncls.data import load_dataset
+from sectioncls.evaluation import cross_validate, write_report
+from sectioncls.metrics import classification_figures, expected_calibration_error
+from sectioncls.training import TrainConfig
+from test_training import _UNITS, ls_task
+
+CATS = ["achievement", "problem", "plan", "other"]
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    tasks = []
+    for d in range(3):
+        for i, (text, cat, metric, path) in enumerate(_UNITS):
+            t = ls_task(len(tasks) + 1, f"doc{d}", i, text, path, cat, metric)
+            t["data"]["section"] = {"一": "achievement", "二": "problem", "三": "plan"}.get(
+                (path or text)[:1]
+            )
+            tasks.append(t)
+    p = tmp_path / "export.json"
+    p.write_text(json.dumps(tasks, ensure_ascii=False), "utf-8")
+    ds, _ = load_dataset(p)
+    return ds["train"]
+
+
+def test_figures_perfect_and_ece():
+    y = [0, 1, 2, 3]
+    p = np.eye(4)
+    figs = classification_figures(CATS, y, p, [1, 0, 1, 0], np.array([0.9, 0.1, 0.8, 0.2]))
+    assert figs["category_macro_f1"] == 1.0 and figs["metric_f1"] == 1.0
+    assert figs["confusion_matrix"] == np.eye(4, dtype=int).tolist()
+    assert expected_calibration_error(p, np.array(y)) == pytest.approx(0.0)
+    assert expected_calibration_error(np.full((4, 4), 0.25), np.array(y)) == pytest.approx(0.0)
+
+
+def test_baselines_cross_validation_and_report_files(dataset, tmp_path):
+    results = cross_validate(dataset, CATS, progress=False)
+    folds = results["folds"]
+    assert {f["held_out"] for f in folds} == {"doc0", "doc1", "doc2"}
+    rule = results["systems"]["section rule + number regex"]
+    assert rule["metric_f1"]["mean"] == 1.0  # every metric unit here has a number with a unit
+    written = write_report(results, tmp_path / "eval")
+    assert {p.name for p in written} == {
+        "results.json",
+        "results.md",
+        "errors.csv",
+        "confusion_matrix.png",
+    }
+    assert (tmp_path / "eval" / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    rows = list(csv.DictReader((tmp_path / "eval" / "errors.csv").open(encoding="utf-8")))
+    assert all(
+        r["gold_category"] != r["pred_category"] or r["gold_metric"] != r["pred_metric"]
+        for r in rows
+    )
+    assert "| system |" in (tmp_path / "eval" / "results.md").read_text("utf-8")
+
+
+def test_model_in_cross_validation(dataset, tiny_bert_dir, tmp_path):
+    cfg = TrainConfig(
+        base_model=str(tiny_bert_dir),
+        output_dir=str(tmp_path / "m"),
+        epochs=1,
+        batch_size=8,
+        max_seq_length=32,
+        annotations=["unused.json"],
+    )
+    results = cross_validate(dataset, CATS, cfg=cfg, seeds=(1, 2), baselines=False, progress=False)
+    model_folds = [f for f in results["folds"] if f["system"] == "fine-tuned tagger"]
+    assert len(model_folds) == 6  # 3 reports x 2 seeds
+    assert results["train_seconds_mean"] > 0
+    assert not (tmp_path / "m.work").exists()

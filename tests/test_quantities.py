@@ -1,0 +1,60 @@
+"""Quantity extraction from metric units."""
+
+from __future__ import annotations
+
+import pytest
+
+from sectioncls.quantities import extract_quantities, parse_chinese_number
+
+
+@pytest.mark.parametrize(
+    ("s", "value"),
+    [
+        ("三千", 3000),
+        ("十二", 12),
+        ("两百五十", 250),
+        ("1.2万", 12000),
+        ("3亿", 3e8),
+        ("一万二千", 12000),
+        ("九", 9),
+        ("abc", None),
+    ],
+)
+def test_parse_chinese_number(s, value):
+    assert parse_chinese_number(s) == value
+
+
+def q(text):
+    return [(x.text, x.value, x.unit, x.kind) for x in extract_quantities(text)]
+
+
+def test_counts_rates_money_and_indicators():
+    text = "全市调解案件39728件,成功率达95.3%,挽回经济损失729万余元。"
+    found = extract_quantities(text, offset=100)
+    assert [(x.text, x.value, x.unit, x.kind) for x in found] == [
+        ("39728件", 39728, "件", "count"),
+        ("95.3%", 95.3, "%", "percent"),
+        ("729万余元", 7_290_000, "元", "money"),
+    ]
+    assert found[0].indicator == "全市调解案件"
+    assert found[1].indicator == "成功率"
+    assert found[2].qualifier == "余"
+    assert all(text[x.start - 100 : x.end - 100] == x.text for x in found)
+
+
+def test_changes_ranks_and_chinese_numerals():
+    assert q("受理量同比增长20.2%,较上年下降3个百分点。") == [
+        ("同比增长20.2%", 20.2, "%", "change"),
+        ("较上年下降3个百分点", -3, "个百分点", "change"),
+    ]
+    assert q("满意度列全省第四,位居全市前三。") == [
+        ("全省第四", 4, "名", "rank"),
+        ("全市前三", 3, "名", "rank"),
+    ]
+    assert q("接待群众三千余人次。")[0][:3] == ("三千余人次", 3000, "人次")
+
+
+def test_names_and_dates_are_not_quantities():
+    assert q("印发《法治政府建设实施纲要(2021-2025年)》,落实“八五”普法规划。") == []
+    assert q("2022年3月召开会议,一是加强领导。") == []
+    assert q("8个村入选第九批“全国民主法治示范村”。") == [("8个", 8, "个", "count")]
