@@ -53,9 +53,10 @@ $(STUDIO_STAMP): | $(STAMP)
 	$(CLI) studio install --quiet   # .venv-studio with label-studio, and a migrated template
 	touch $(STUDIO_STAMP)
 
-# Debian's headless Chromium, for the test that renders the HTML output.
+# Debian's headless Chromium and a CJK font, for the test that renders the HTML output.
 browser:
-	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; }
 
 test: setup base studio-env browser
 	SECTIONCLS_REQUIRE_STUDIO=1 $(PY) -m pytest

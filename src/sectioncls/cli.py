@@ -227,6 +227,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         seeds=tuple(args.seeds),
         progress=not args.quiet,
         log=lambda m: print(m, file=sys.stderr),
+        on_fold=lambda folds: _write_json(Path(args.output) / "folds-partial.json", folds),
     )
     results["config"] = cfg.to_dict()
     written = write_report(results, args.output)
@@ -235,6 +236,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"\nmean training time per fold: {results['train_seconds_mean']:.0f} s")
     print("\nwrote " + ", ".join(str(p) for p in written), file=sys.stderr)
     return 0
+
+
+def _write_json(path: Path, data) -> None:
+    with atomic_write(path) as fh:
+        json.dump(data, fh, ensure_ascii=False, indent=1)
 
 
 # ----------------------------------------------------------------------------- tag

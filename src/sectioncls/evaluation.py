@@ -110,6 +110,7 @@ def cross_validate(
     baselines: bool = True,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    on_fold: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> dict[str, Any]:
     """Run every system on every leave-one-report-out fold (and seed). `cfg` (a TrainConfig)
     adds the fine-tuned model; without it only the baselines run."""

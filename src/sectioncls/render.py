@@ -65,7 +65,7 @@ aside{flex:1;min-width:16em}
 .metric-num{background:#ffe066;border-bottom:2px solid #e0a800;font-weight:bold}
 .hidden{background:transparent!important;opacity:.35}
 table{border-collapse:collapse;font-size:.9em;width:100%;background:#fff}
-th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right}
+th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}
 .swatch{display:inline-block;width:.9em;height:.9em;border-radius:2px;vertical-align:middle;
  margin-right:.3em;border:1px solid #bbb}
