@@ -239,3 +239,36 @@ def test_html_renders_in_a_real_browser(tagger, tmp_path):
     assert dom.count('class="u cat-') == len(report.units)
     assert 'id="summary"' in dom and 'class="cat-filter"' in dom
     assert "一、2022年工作开展情况" in dom
+
+
+@pytest.mark.integration
+def test_studio_push_with_tagger_predictions(studio_server, tiny_model):
+    """`sectioncls studio push --predictions MODEL_DIR` pre-annotates with the real tagger."""
+    from sectioncls.studio.client import StudioClient
+
+    url, token = studio_server
+    args = ["--url", url, "--token", token]
+    code = main(
+        [
+            "studio",
+            "push",
+            str(REPORTS[3]),
+            "--project",
+            "with-predictions",
+            "--predictions",
+            str(tiny_model),
+            *args,
+        ]
+    )
+    assert code == 0
+    client = StudioClient(url, token)
+    tasks = client.tasks(client.require_project("with-predictions"), with_annotations=True)
+    assert len(tasks) == len(
+        ReportTagger.from_pretrained(tiny_model).tag(REPORTS[3].read_text("utf-8")).units
+    )
+    for task in tasks:
+        assert 0.0 <= task["data"]["uncertainty"] <= 1.0
+        (pred,) = task["predictions"]
+        assert pred["model_version"] and 0.0 <= pred["score"] <= 1.0
+        choices = {r["from_name"]: r["value"]["choices"] for r in pred["result"]}
+        assert choices["category"][0] in {"achievement", "problem", "plan", "other"}

@@ -7,7 +7,9 @@ own config is stored inside ours, so a saved tagger needs no hub access to be re
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -16,13 +18,19 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedMode
 from transformers.utils import ModelOutput
 
 __all__ = [
+    "CHECKPOINT_FILES",
     "DEFAULT_CONTEXT",
     "SectionClsConfig",
     "SectionClsModel",
     "SectionClsOutput",
     "build_inputs",
     "joint_loss",
+    "tokenize_units",
+    "write_checkpoint_marker",
 ]
+
+# The files of a complete checkpoint; `sectioncls.json` is written last and marks it complete.
+CHECKPOINT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "sectioncls.json")
 
 DEFAULT_CONTEXT = ("heading_path",)
 CONTEXT_FIELDS = ("section", "heading_path", "quantities", "prev_text", "next_text")
@@ -57,6 +65,30 @@ def build_inputs(unit: dict[str, Any], context: tuple[str, ...] | list[str]) -> 
         if value:
             parts.append(_CONTEXT_PREFIX[name] + str(value))
     return str(unit.get("text") or ""), " | ".join(parts)
+
+
+def tokenize_units(tokenizer, units, context, max_seq_length: int):
+    """Tokenise many units in one call (fast tokenizers batch in Rust): the unit first, its
+    context second; the longer of the two is cut first when the pair is too long."""
+    pairs = [build_inputs(u, context) for u in units]
+    seconds = [b for _, b in pairs]
+    return tokenizer(
+        [a for a, _ in pairs],
+        seconds if any(seconds) else None,
+        truncation="longest_first",
+        max_length=max_seq_length,
+    )
+
+
+def write_checkpoint_marker(directory: Path, categories: list[str]) -> None:
+    """Write `sectioncls.json` last: its presence is what makes a checkpoint complete."""
+    marker = {
+        "format": 1,
+        "library": "sectioncls",
+        "categories": list(categories),
+        "files": sorted(p.name for p in directory.iterdir()),
+    }
+    (directory / "sectioncls.json").write_text(json.dumps(marker, indent=1), "utf-8")
 
 
 def joint_loss(

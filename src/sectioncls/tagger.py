@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .modeling import SectionClsModel, build_inputs
+from .modeling import CHECKPOINT_FILES, SectionClsModel, tokenize_units, write_checkpoint_marker
 from .quantities import Quantity, extract_quantities
 from .segment import Unit, segment
+from .textio import atomic_directory
 
 __all__ = [
     "DEFAULT_MODEL_DIR",
@@ -32,7 +33,6 @@ __all__ = [
 ]
 
 DEFAULT_MODEL_DIR = "checkpoints/sectioncls-default"
-REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "sectioncls.json")
 _MAKE_ONE = "train one with `make demo` or `sectioncls train --config configs/train-default.yaml`"
 
 
@@ -47,7 +47,7 @@ def check_checkpoint(path: str | os.PathLike[str]) -> Path:
         raise CheckpointError(f"{p}: no model here; {_MAKE_ONE}.")
     if not p.is_dir():
         raise CheckpointError(f"{p}: is a file, not a model directory; {_MAKE_ONE}.")
-    missing = [f for f in REQUIRED_FILES if not (p / f).is_file()]
+    missing = [f for f in CHECKPOINT_FILES if not (p / f).is_file()]
     if missing:
         raise CheckpointError(
             f"{p}: incomplete checkpoint (missing {', '.join(missing)}); it was not written by "
@@ -185,29 +185,18 @@ class ReportTagger:
     def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
         """Write this tagger as a checkpoint directory (atomically), loadable by from_pretrained."""
         import shutil
-        import tempfile
 
         if self.quantized:
             raise ValueError("a quantised tagger cannot be saved; save the float model instead")
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        try:
+        with atomic_directory(path) as tmp:
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
             src = Path(self.name) if self.name else None
             for extra in ("README.md", "metrics.json", "training_config.yaml"):
                 if src and (src / extra).is_file():
                     shutil.copy2(src / extra, tmp / extra)
-            marker = {"format": 1, "library": "sectioncls", "categories": self.categories}
-            (tmp / "sectioncls.json").write_text(json.dumps(marker, indent=1), "utf-8")
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return out
+            write_checkpoint_marker(tmp, self.categories)
+        return Path(path)
 
     def quantize(self) -> ReportTagger:
         """int8 dynamic quantisation of the Linear layers: faster on CPU, slightly different."""
@@ -229,15 +218,7 @@ class ReportTagger:
         n = len(units)
         if n == 0:
             return np.zeros((0, len(self.categories)), np.float32), np.zeros(0, np.float32)
-        pairs = [build_inputs(u, self.context) for u in units]
-        firsts = [a for a, _ in pairs]
-        seconds = [b for _, b in pairs]
-        enc = self.tokenizer(
-            firsts,
-            seconds if any(seconds) else None,
-            truncation="longest_first",
-            max_length=self.max_seq_length,
-        )
+        enc = tokenize_units(self.tokenizer, units, self.context, self.max_seq_length)
         ids = enc["input_ids"]
         types = enc.get("token_type_ids")
         order = np.argsort([len(x) for x in ids], kind="stable")[::-1]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import IO
 
 __all__ = [
     "ReportDecodeError",
+    "atomic_directory",
     "atomic_write",
     "atomic_write_text",
     "decode_report",
@@ -160,3 +162,25 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs) -> Ite
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     with atomic_write(path) as fh:
         fh.write(text)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Fill a temp directory beside `path`, then swap it into place only on success.
+
+    A reader never sees a half-written model directory, and a failure leaves the previous
+    one intact."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+        old = target.with_name(f".{target.name}.old")
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

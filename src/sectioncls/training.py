@@ -13,7 +13,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,8 +25,17 @@ import yaml
 
 from .data import AnnotationError, load_dataset
 from .metrics import classification_figures, sigmoid, softmax
-from .modeling import CONTEXT_FIELDS, SectionClsConfig, SectionClsModel, build_inputs, joint_loss
+from .modeling import (
+    CHECKPOINT_FILES,
+    CONTEXT_FIELDS,
+    SectionClsConfig,
+    SectionClsModel,
+    joint_loss,
+    tokenize_units,
+    write_checkpoint_marker,
+)
 from .schema import LabelSchema
+from .textio import atomic_directory
 
 __all__ = [
     "CHECKPOINT_FILES",
@@ -40,7 +48,6 @@ __all__ = [
     "train",
 ]
 
-CHECKPOINT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "sectioncls.json")
 CLASS_WEIGHTING = ("none", "sqrt", "balanced")
 
 
@@ -173,18 +180,8 @@ def encode_dataset(dataset, tokenizer, context: list[str], max_seq_length: int):
     """Tokenise units with their context as a second segment; keeps labels when present."""
 
     def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-        n = len(batch["text"])
-        rows = [{k: batch[k][i] for k in batch} for i in range(n)]
-        pairs = [build_inputs(r, context) for r in rows]
-        firsts = [a for a, _ in pairs]
-        seconds = [b for _, b in pairs]
-        has_context = any(seconds)
-        enc = tokenizer(
-            firsts,
-            seconds if has_context else None,
-            truncation="longest_first",
-            max_length=max_seq_length,
-        )
+        rows = [{k: batch[k][i] for k in batch} for i in range(len(batch["text"]))]
+        enc = tokenize_units(tokenizer, rows, context, max_seq_length)
         out = dict(enc)
         if "category" in batch:
             out["labels"] = list(batch["category"])
@@ -435,10 +432,7 @@ def save_checkpoint(
     sees a half-written model, and a failed save leaves the previous one intact."""
     from .modelcard import render_model_card
 
-    out = Path(output_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_directory(output_dir) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / "training_config.yaml").write_text(
@@ -448,24 +442,8 @@ def save_checkpoint(
             json.dumps(metrics, ensure_ascii=False, indent=1), "utf-8"
         )
         (tmp / "README.md").write_text(render_model_card(cfg, schema, metrics, dataset), "utf-8")
-        # Written last: its presence marks a complete checkpoint.
-        marker = {
-            "format": 1,
-            "library": "sectioncls",
-            "categories": list(schema.categories),
-            "files": sorted(p.name for p in tmp.iterdir()),
-        }
-        (tmp / "sectioncls.json").write_text(json.dumps(marker, indent=1), "utf-8")
-        old = out.with_name(f".{out.name}.old")
-        if out.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+        write_checkpoint_marker(tmp, list(schema.categories))
+    return Path(output_dir)
 
 
 def steps_per_epoch(n_units: int, batch_size: int) -> int:
