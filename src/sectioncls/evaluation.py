@@ -125,12 +125,16 @@ def cross_validate(
         n: {"y": [], "p": [], "ym": [], "pm": []} for n in systems
     }
     train_seconds: list[float] = []
-    for held_out, split in leave_one_report_out(dataset):
-        train_ds, test_ds = split["train"], split["dev"]
-        y_cat = list(test_ds["category"])
-        y_metric = list(test_ds["metric"])
-        for name, system in systems.items():
-            for seed in seeds if name == "fine-tuned tagger" else seeds[:1]:
+    splits = list(leave_one_report_out(dataset))
+    # Seeds outermost: after the first seed there is a complete cross-validation to report.
+    for seed in seeds:
+        for held_out, split in splits:
+            train_ds, test_ds = split["train"], split["dev"]
+            y_cat = list(test_ds["category"])
+            y_metric = list(test_ds["metric"])
+            for name, system in systems.items():
+                if seed != seeds[0] and name != "fine-tuned tagger":
+                    continue  # the baselines are deterministic given the fold
                 t0 = time.perf_counter()
                 out = system(train_ds, test_ds, categories, seed)
                 p_cat, p_metric = out[0], out[1]
@@ -151,6 +155,8 @@ def cross_validate(
                         f"{name:<30} held out {held_out}  seed {seed}: category macro-F1 "
                         f"{figs['category_macro_f1']:.3f}, metric F1 {figs['metric_f1']:.3f}"
                     )
+                if on_fold:  # long runs: keep what is done so far
+                    on_fold(folds)
                 if seed == seeds[0]:
                     pooled[name]["y"].extend(y_cat)
                     pooled[name]["p"].extend(p_cat.tolist())

@@ -56,16 +56,16 @@ header{position:sticky;top:0;background:#fff;border-bottom:1px solid #ddd;paddin
  z-index:2}
 h1{font-size:1.15em;margin:.2em 0}
 main{display:flex;gap:1.5em;padding:1em 1.2em}
-#text{flex:3;background:#fff;padding:1em 1.4em;border:1px solid #e3e3e3;line-height:1.9;
+#text{flex:1;min-width:0;background:#fff;padding:1em 1.4em;border:1px solid #e3e3e3;line-height:1.9;
  white-space:pre-wrap}
-aside{flex:1;min-width:16em}
+aside{flex:0 0 25em;overflow-x:auto}
 .u{border-radius:3px;padding:1px 0}
 .u.heading{font-weight:bold}
 .u.meta{color:#888}
 .metric-num{background:#ffe066;border-bottom:2px solid #e0a800;font-weight:bold}
 .hidden{background:transparent!important;opacity:.35}
-table{border-collapse:collapse;font-size:.9em;width:100%;background:#fff}
-th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right;white-space:nowrap}
+table{border-collapse:collapse;font-size:.8em;background:#fff}
+th,td{border:1px solid #ddd;padding:.2em .35em;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}
 .swatch{display:inline-block;width:.9em;height:.9em;border-radius:2px;vertical-align:middle;
  margin-right:.3em;border:1px solid #bbb}
