@@ -33,6 +33,17 @@ class _PipelineModel(torch.nn.Module):
         self.inner = model
         self.config = model.config
 
+    @property
+    def device(self) -> torch.device:
+        return self.inner.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.inner.dtype
+
+    def can_generate(self) -> bool:
+        return False
+
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, **kw):
         from transformers.modeling_outputs import SequenceClassifierOutput
 
@@ -57,7 +68,8 @@ def pipeline_loop(tagger: ReportTagger, units: list[dict]) -> list[str]:
             truncation=True,
             max_length=tagger.max_seq_length,
         )
-        labels.append(max(out, key=lambda d: d["score"])["label"])
+        scores = out[0] if out and isinstance(out[0], list) else out  # one input → its list
+        labels.append(max(scores, key=lambda d: d["score"])["label"])
     return labels
 
 
@@ -81,6 +93,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
 
+    import transformers
+
+    transformers.logging.set_verbosity_error()
     if args.threads:
         torch.set_num_threads(args.threads)
     texts = [p.read_text("utf-8") for p in sorted((ROOT / "examples/reports").glob("*.txt"))]
