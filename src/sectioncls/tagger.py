@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -283,14 +283,7 @@ class ReportTagger:
     def _tagged_unit(self, u: Unit, probs: np.ndarray, metric_score: float) -> TaggedUnit:
         metric = metric_score >= self.metric_threshold
         return TaggedUnit(
-            index=u.index,
-            start=u.start,
-            end=u.end,
-            text=u.text,
-            kind=u.kind,
-            level=u.level,
-            heading_path=u.heading_path,
-            section=u.section,
+            **{f.name: getattr(u, f.name) for f in fields(Unit)},
             category=self.categories[int(probs.argmax())],
             scores={c: round(float(p), 4) for c, p in zip(self.categories, probs, strict=True)},
             metric=metric,
