@@ -89,7 +89,7 @@ def main() -> None:
         default=200,
         help="units run through the slow pipeline loop (its rate is per unit)",
     )
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
 

@@ -210,7 +210,7 @@ class ReportTagger:
     def predict_units(
         self,
         units: Sequence[dict[str, Any]],
-        batch_size: int = 64,
+        batch_size: int = 16,
         progress: Callable[[int], None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Category probabilities (n, k) and metric probabilities (n,) for unit dicts that carry
@@ -250,7 +250,7 @@ class ReportTagger:
                     progress(len(idx))
         return p_cat, p_metric
 
-    def tag(self, text: str, doc_id: str = "report", batch_size: int = 64) -> TaggedReport:
+    def tag(self, text: str, doc_id: str = "report", batch_size: int = 16) -> TaggedReport:
         return self.tag_many([text], doc_ids=[doc_id], batch_size=batch_size)[0]
 
     def tag_many(
@@ -258,7 +258,7 @@ class ReportTagger:
         texts: Iterable[str],
         *,
         doc_ids: Sequence[str] | None = None,
-        batch_size: int = 64,
+        batch_size: int = 16,
         progress: Callable[[int], None] | None = None,
     ) -> list[TaggedReport]:
         """Tag many reports at once: units of all reports share batches."""
