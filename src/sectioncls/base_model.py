@@ -809,33 +809,30 @@ def _load_hint(name: str, resolved: str) -> str:
     return f"the directory {resolved} looks damaged; rebuild it ({_BUILD_HINT} --force)."
 
 
-def load_tokenizer(name_or_path: str | os.PathLike[str], **kwargs: Any) -> PreTrainedTokenizerBase:
-    """AutoTokenizer for any base (embedded name, directory or hub name), with clear errors."""
-    from transformers import AutoTokenizer
+def _auto_load(what: str, auto_name: str, name_or_path: str | os.PathLike[str], **kwargs: Any):
+    """Resolve any base (embedded name, directory or hub name) and load it with the given
+    transformers Auto class; every failure becomes a BaseModelError that says what to do."""
+    import transformers
 
     name = os.fspath(name_or_path)
     resolved = resolve_base(name)
     try:
-        return AutoTokenizer.from_pretrained(resolved, **kwargs)
+        return getattr(transformers, auto_name).from_pretrained(resolved, **kwargs)
     except Exception as exc:
         raise BaseModelError(
-            f"Cannot load the tokenizer of base model '{name}': {exc}. {_load_hint(name, resolved)}"
+            f"Cannot load the {what} of base model '{name}': {exc}. {_load_hint(name, resolved)}"
         ) from exc
+
+
+def load_tokenizer(name_or_path: str | os.PathLike[str], **kwargs: Any) -> PreTrainedTokenizerBase:
+    """AutoTokenizer for any base (embedded name, directory or hub name), with clear errors."""
+    return _auto_load("tokenizer", "AutoTokenizer", name_or_path, **kwargs)
 
 
 def load_encoder_config(name_or_path: str | os.PathLike[str], **kwargs: Any) -> PretrainedConfig:
     """AutoConfig for any base, with clear errors; BERT-family checkpoints such as
     hfl/chinese-roberta-wwm-ext declare model_type 'bert', so Auto picks the Bert classes."""
-    from transformers import AutoConfig
-
-    name = os.fspath(name_or_path)
-    resolved = resolve_base(name)
-    try:
-        return AutoConfig.from_pretrained(resolved, **kwargs)
-    except Exception as exc:
-        raise BaseModelError(
-            f"Cannot load the config of base model '{name}': {exc}. {_load_hint(name, resolved)}"
-        ) from exc
+    return _auto_load("config", "AutoConfig", name_or_path, **kwargs)
 
 
 # --------------------------------------------------------------------------- corpus + CLI

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import glob
 import json
-import math
 import os
 import shutil
 import time
@@ -444,7 +443,3 @@ def save_checkpoint(
         (tmp / "README.md").write_text(render_model_card(cfg, schema, metrics, dataset), "utf-8")
         write_checkpoint_marker(tmp, list(schema.categories))
     return Path(output_dir)
-
-
-def steps_per_epoch(n_units: int, batch_size: int) -> int:
-    return max(1, math.ceil(n_units / batch_size))
