@@ -58,3 +58,21 @@ def test_names_and_dates_are_not_quantities():
     assert q("印发《法治政府建设实施纲要(2021-2025年)》,落实“八五”普法规划。") == []
     assert q("2022年3月召开会议,一是加强领导。") == []
     assert q("8个村入选第九批“全国民主法治示范村”。") == [("8个", 8, "个", "count")]
+
+
+def test_ranks_without_verb_durations_and_spaced_units():
+    assert q("成立全省第二家知识产权仲裁中心。") == [("全省第二", 2, "名", "rank")]
+    assert q("连续9年送法进招聘会。") == [("9年", 9, "年", "count")]
+    assert q("3 家律师事务所到西藏设立分所,8位广州律师援藏。") == [
+        ("3 家", 3, "家", "count"),
+        ("8位", 8, "位", "count"),
+    ]
+    assert q("排名全市第3位,位居前列。") == [("全市第3位", 3, "名", "rank")]
+
+
+def test_editions_and_the_only_one_are_not_quantities():
+    # 第四批 / 第十七届 / 十四届七次全会 name an edition; 唯一一个 is "the only one".
+    assert q("成为全省唯一一个获评的第四批全国法治宣传教育基地。") == []
+    assert q("开展第十七届“农民工学法活动周”。") == []
+    assert q("获评第七批全国民主法治示范村。") == []
+    assert q("认真落实市委十四届七次全会精神。") == []

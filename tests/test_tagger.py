@@ -106,6 +106,31 @@ def test_quantized_tagger_runs(tiny_model):
     assert report.units and q.quantized
 
 
+def test_onnx_backend_agrees_with_torch(tiny_model, tagger, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    onnx = ReportTagger.from_pretrained(model, backend="onnx")
+    graph = model / "onnx" / "model.onnx"
+    assert onnx.backend == "onnx" and graph.is_file()
+    assert not list(graph.parent.glob("*.tmp"))  # written atomically
+    texts = [p.read_text("utf-8") for p in REPORTS]
+    for a, b in zip(tagger.tag_many(texts), onnx.tag_many(texts), strict=True):
+        assert [u.category for u in a.units] == [u.category for u in b.units]
+        assert [u.metric for u in a.units] == [u.metric for u in b.units]
+        for ua, ub in zip(a.units, b.units, strict=True):
+            assert ua.scores == pytest.approx(ub.scores, abs=1e-3)
+    # The graph is reused, not exported again; int8 is a second graph beside it.
+    mtime = graph.stat().st_mtime_ns
+    q = ReportTagger.from_pretrained(model, backend="onnx", quantize=True)
+    assert graph.stat().st_mtime_ns == mtime and (model / "onnx" / "model_int8.onnx").is_file()
+    assert q.quantized and q.tag(texts[3]).units
+
+
+def test_unknown_backend_is_refused(tiny_model):
+    with pytest.raises(ValueError, match="backend"):
+        ReportTagger.from_pretrained(tiny_model, backend="tensorrt")
+
+
 # ----------------------------------------------------------------------------- CLI
 
 
@@ -154,6 +179,18 @@ def test_cli_one_bad_file_is_skipped_others_written(tiny_model, tmp_path, capsys
     assert "binary.txt" in capsys.readouterr().err
     rows = list(csv.DictReader(io.StringIO(out.read_text("utf-8"))))
     assert [r["text"] for r in rows] == ["一、工作情况", "全年办理案件12件。"]
+
+
+def test_cli_export_onnx_and_tag_with_it(tiny_model, tmp_path, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    assert main(["export-onnx", "--model", str(model)]) == 0
+    assert capsys.readouterr().out.strip() == str(model / "onnx" / "model.onnx")
+    out = tmp_path / "tags.jsonl"
+    args = [str(REPORTS[3]), "--model", str(model), "--backend", "onnx", "-o", str(out)]
+    assert main(["tag", *args, "--quiet"]) == 0
+    rows = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert rows and {"category", "scores", "metric"} <= rows[0].keys()
 
 
 def test_cli_missing_model_exit_code_and_no_output(tmp_path, capsys):

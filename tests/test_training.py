@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sectioncls.data import AnnotationError
-from sectioncls.modeling import SectionClsModel
+from sectioncls.modeling import SectionClsModel, build_inputs
 from sectioncls.training import CHECKPOINT_FILES, ConfigError, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,6 +130,20 @@ def test_resume_continues_from_last_checkpoint(tiny_bert_dir, export_file, tmp_p
     _, trainer2 = train(cfg2, progress=False)
     assert trainer2.state.global_step == 2 * first_steps
     assert (out / "sectioncls.json").is_file()
+
+
+def test_context_segment_carries_kind_section_and_numbers():
+    # Page chrome must look different from report text to the model: its kind rides along.
+    chrome = {"text": "关注 · 广州政府网", "kind": "meta", "section": None}
+    assert build_inputs(chrome, ["kind", "section", "quantities"]) == (
+        "关注 · 广州政府网",
+        "页面信息",
+    )
+    unit = {"text": "办理案件39728件。", "kind": "sentence", "section": "achievement"}
+    assert build_inputs(unit, ["kind", "section", "quantities"]) == (
+        "办理案件39728件。",
+        "句子 | achievement | 数:39728件",
+    )
 
 
 def test_config_rejects_unknown_keys(tmp_path):

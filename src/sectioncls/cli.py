@@ -277,19 +277,35 @@ def _shard_output(output: str | None, shard: tuple[int, int], explicit: bool) ->
     return str(p.with_name(f"{p.stem}.shard{shard[0]}of{shard[1]}{p.suffix}"))
 
 
+def _load_tagger(model: str, *, quantize: bool, backend: str):
+    from .tagger import ReportTagger
+
+    try:
+        return ReportTagger.from_pretrained(model, quantize=quantize, backend=backend)
+    except ImportError as exc:  # the ONNX extra is optional
+        raise CLIError(str(exc)) from exc
+
+
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    from .onnx_backend import onnx_path
+
+    _load_tagger(args.model, quantize=args.quantize, backend="onnx")
+    print(onnx_path(args.model, args.quantize))
+    return 0
+
+
 def cmd_tag(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
     from transformers.utils import logging as hf_logging
 
     from .render import index_html, report_html, reports_csv
-    from .tagger import ReportTagger
 
     hf_logging.disable_progress_bar()  # one bar over reports is enough
     shard = _parse_shard(args.shard)
     paths = expand_inputs(args.paths, DOCUMENT_SUFFIXES)[shard[0] :: shard[1]]
     if not paths:
         raise CLIError("no input reports in this shard")
-    tagger = ReportTagger.from_pretrained(args.model, quantize=args.quantize)
+    tagger = _load_tagger(args.model, quantize=args.quantize, backend=args.backend)
     texts, ids, errors = [], [], []
     for path in paths:
         try:
@@ -398,9 +414,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="i/n: tag only every n-th file starting at i (0-based); "
         "defaults to RANK/WORLD_SIZE under accelerate launch or torchrun",
     )
+    p.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="onnx: ONNX Runtime on CPU, about 2x faster (exports <model>/onnx/ on first use)",
+    )
     p.add_argument("--quantize", action="store_true", help="int8 dynamic quantisation (CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_tag)
+
+    p = sub.add_parser(
+        "export-onnx", help="export a checkpoint for ONNX Runtime into <model>/onnx/"
+    )
+    p.add_argument("--model", "-m", default="checkpoints/sectioncls-default")
+    p.add_argument("--quantize", action="store_true", help="also write the int8 graph")
+    p.set_defaults(func=cmd_export_onnx)
 
     for register in _registrars():
         register(sub)

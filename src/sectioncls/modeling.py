@@ -33,14 +33,18 @@ __all__ = [
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "sectioncls.json")
 
 DEFAULT_CONTEXT = ("heading_path",)
-CONTEXT_FIELDS = ("section", "heading_path", "quantities", "prev_text", "next_text")
+CONTEXT_FIELDS = ("kind", "section", "heading_path", "quantities", "prev_text", "next_text")
 _CONTEXT_PREFIX = {
+    "kind": "",
     "section": "",
     "heading_path": "",
     "quantities": "数:",
     "prev_text": "上文:",
     "next_text": "下文:",
 }
+
+
+_KIND_WORDS = {"heading": "标题", "sentence": "句子", "item": "条目", "meta": "页面信息"}
 
 
 def build_inputs(unit: dict[str, Any], context: tuple[str, ...] | list[str]) -> tuple[str, str]:
@@ -58,6 +62,10 @@ def build_inputs(unit: dict[str, Any], context: tuple[str, ...] | list[str]) -> 
             from .quantities import extract_quantities
 
             value = " ".join(q.text for q in extract_quantities(str(unit.get("text") or "")))
+        elif name == "kind":
+            # The segmenter's unit kind, in words the encoder knows: page chrome (meta) such
+            # as "关注 · 广州政府网" is otherwise mistaken for report text.
+            value = _KIND_WORDS.get(str(unit.get("kind") or ""), "")
         else:
             value = unit.get(name) or ""
         if isinstance(value, list | tuple):

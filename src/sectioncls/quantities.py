@@ -79,10 +79,12 @@ _APPROX_BEFORE = r"(?P<pre>近|超过|超|逾|约|达到|达|共计|共|累计|�
 _APPROX_AFTER = r"(?P<post>余|多|以上|以下|左右|多万|余万)?"
 _COUNT_UNITS = (
     "人次|件次|批次|场次|户次|个百分点|百分点|平方米|万元|亿元|萬元|億元|元|人|件|宗|个|個|场|場|次|家|"
-    "名|项|項|份|条|條|所|部|期|批|篇|堂|座|处|處|支|起|套|户|戶|天|小时|分钟|万人|小時|余人"
+    "名|项|項|份|条|條|所|部|期|批|篇|堂|座|处|處|支|起|套|户|戶|天|小时|分钟|万人|小時|余人|"
+    "位(?![居列于於置])"
 )
 _QUANTITY = re.compile(
-    rf"{_APPROX_BEFORE}(?P<num>{_NUM}{_MULT}){_APPROX_AFTER}"
+    # (?<!唯): 唯一一个 is "the only one", not a count; [ \u00a0]? lets "3 家" through.
+    rf"{_APPROX_BEFORE}(?<!唯)(?P<num>{_NUM}{_MULT}){_APPROX_AFTER}[ \u00a0]?"
     rf"(?P<unit>%|％|‰|{_COUNT_UNITS})"
 )
 _CHANGE = re.compile(
@@ -93,8 +95,17 @@ _RANK = re.compile(
     r"(?P<verb>列|居|位居|位列|排名|排|名列|获评|取得|获得|进入|跻身)"
     r"(?P<scope>全国|全省|全市|全区|中心城区|[^\d，,。；;、]{0,6}?)"
     r"(?P<rank>第[一二三四五六七八九十\d]+(?:名|位)?|前[一二三四五六七八九十\d]+(?:名|位)?|首位)"
+    # 获评第四批 / 第十七届 / 第二次 are editions of a named thing, not a place in a ranking.
+    r"(?![批届屆期次轮輪一二三四五六七八九十\d])"
 )
-_NOT_QUANTITY_CONTEXT = re.compile(r"第$|[《“\"]$")
+# 全省第二家 / 全国第一个: a rank stated without a verb, bound to a region and a classifier.
+_BARE_RANK = re.compile(
+    r"(?P<scope>全国|全國|全省|全市|全区|全區)(?P<rank>第[一二三四五六七八九十\d]+)"
+    r"(?=家|个|個|位|名)"
+)
+# 连续9年: a duration stated as a result ("for nine years running").
+_RUNNING = re.compile(r"(?P<verb>连续|連續)(?P<num>\d+|[一二两兩三四五六七八九十]+)(?P<unit>年)")
+_NOT_QUANTITY_CONTEXT = re.compile(r"第$|[届屆]$|[《“\"]$")  # 第九批, 十三届七次全会, 《…
 _YEAR_OR_DATE = re.compile(r"^(?:1[89]|20)\d{2}$")
 _INDICATOR_TRIM = re.compile(r"^(?:其中|今年以来|全年|截至目前|目前|共|累计|合计|已|并|先后|分别)+")
 _INDICATOR_TAIL = re.compile(r"(?:共计|共|累计|合计|总计|达到|达|为|约|近|超过|超|逾|计|至)+$")
@@ -166,6 +177,38 @@ def extract_quantities(text: str, offset: int = 0) -> list[Quantity]:
             )
         )
         taken.append((m.start("scope"), m.end()))
+    for m in _BARE_RANK.finditer(text):
+        if not free(*m.span()) or _in(protected, m.start()):
+            continue
+        found.append(
+            Quantity(
+                text=m.group(),
+                start=m.start() + offset,
+                end=m.end() + offset,
+                value=parse_chinese_number(m.group("rank")[1:]),
+                unit="名",
+                kind="rank",
+                indicator=(_indicator(text, m.start()) + m.group("scope")).strip(),
+            )
+        )
+        taken.append(m.span())
+    for m in _RUNNING.finditer(text):
+        a = m.start("num")
+        if not free(a, m.end()) or _in(protected, a):
+            continue
+        found.append(
+            Quantity(
+                text=text[a : m.end()],
+                start=a + offset,
+                end=m.end() + offset,
+                value=parse_chinese_number(m.group("num")),
+                unit="年",
+                kind="count",
+                indicator=_following_noun(text, m.end()),
+                qualifier="连续",
+            )
+        )
+        taken.append((a, m.end()))
     for m in _QUANTITY.finditer(text):
         a, b = m.start("num"), m.end()
         if not free(a, b) or _in(protected, a):

@@ -2,8 +2,9 @@
 
 Speed comes from doing the work once for everything: all units of all reports are tokenised in
 one call, sorted by length so that batches carry little padding, and run under
-`torch.inference_mode`. Optional int8 dynamic quantisation of the linear layers is available
-for CPUs (its agreement with the float model is measured in scripts/bench_tagger.py).
+`torch.inference_mode`. On CPUs, ONNX Runtime (`backend="onnx"`) and int8 dynamic
+quantisation are faster; their agreement with the float model is measured in
+scripts/bench_tagger.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from .modeling import CHECKPOINT_FILES, SectionClsModel, tokenize_units, write_checkpoint_marker
+from .onnx_backend import OnnxRunner, export_onnx, onnx_path
 from .quantities import Quantity, extract_quantities
 from .segment import Unit, segment
 from .textio import atomic_directory
@@ -33,6 +35,7 @@ __all__ = [
 ]
 
 DEFAULT_MODEL_DIR = "checkpoints/sectioncls-default"
+BACKENDS = ("torch", "onnx")
 _MAKE_ONE = "train one with `make demo` or `sectioncls train --config configs/train-default.yaml`"
 
 
@@ -152,6 +155,8 @@ class ReportTagger:
         self.metric_threshold = metric_threshold
         self.name = name
         self.quantized = False
+        self.backend = "torch"
+        self._runner: OnnxRunner | None = None
 
     # ---------------------------------------------------------------- loading and saving
     @classmethod
@@ -162,10 +167,17 @@ class ReportTagger:
         device: str | None = None,
         quantize: bool = False,
         num_threads: int | None = None,
+        backend: str = "torch",
     ) -> ReportTagger:
-        """Load a checkpoint written by training (or by `save_pretrained`)."""
+        """Load a checkpoint written by training (or by `save_pretrained`).
+
+        `backend="onnx"` runs the exported graph in `<path>/onnx/` with ONNX Runtime (CPU),
+        exporting it first when it is missing; `quantize` then picks the int8 graph.
+        """
         from transformers import AutoTokenizer
 
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
         p = check_checkpoint(path)
         if num_threads:
             torch.set_num_threads(num_threads)
@@ -178,15 +190,41 @@ class ReportTagger:
         if device:
             model.to(device)
         tagger = cls(model, tokenizer, name=str(p))
-        if quantize:
+        if backend == "onnx":
+            tagger.use_onnx(p, quantize=quantize, num_threads=num_threads)
+        elif quantize:
             tagger.quantize()
         return tagger
+
+    def use_onnx(
+        self,
+        checkpoint: str | os.PathLike[str],
+        *,
+        quantize: bool = False,
+        num_threads: int | None = None,
+    ) -> ReportTagger:
+        """Switch to ONNX Runtime, exporting `<checkpoint>/onnx/` first if it is missing."""
+        path = onnx_path(checkpoint, quantize)
+        if not path.is_file():
+            if self.quantized:
+                raise ValueError("export the float model: load it without quantize first")
+            try:
+                export_onnx(self.model, checkpoint, quantize=quantize)
+            except PermissionError as exc:
+                raise CheckpointError(
+                    f"{checkpoint}: cannot write the ONNX graph ({exc}); export it where you "
+                    "can write: `sectioncls export-onnx --model DIR` on a copy of the checkpoint."
+                ) from exc
+        self._runner = OnnxRunner(path, num_threads=num_threads)
+        self.backend = "onnx"
+        self.quantized = quantize
+        return self
 
     def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
         """Write this tagger as a checkpoint directory (atomically), loadable by from_pretrained."""
         import shutil
 
-        if self.quantized:
+        if self.quantized and self.backend == "torch":
             raise ValueError("a quantised tagger cannot be saved; save the float model instead")
         with atomic_directory(path) as tmp:
             self.model.save_pretrained(tmp)
@@ -223,32 +261,40 @@ class ReportTagger:
         types = enc.get("token_type_ids")
         order = np.argsort([len(x) for x in ids], kind="stable")[::-1]
         pad_id = self.tokenizer.pad_token_id or 0
-        device = next(self.model.parameters()).device
         p_cat = np.zeros((n, len(self.categories)), np.float32)
         p_metric = np.zeros(n, np.float32)
-        with torch.inference_mode():
-            for s in range(0, n, batch_size):
-                idx = order[s : s + batch_size]
-                width = len(ids[idx[0]])
-                input_ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-                mask = torch.zeros((len(idx), width), dtype=torch.long)
-                token_types = torch.zeros((len(idx), width), dtype=torch.long)
-                for row, i in enumerate(idx):
-                    seq = ids[i]
-                    input_ids[row, : len(seq)] = torch.as_tensor(seq)
-                    mask[row, : len(seq)] = 1
-                    if types is not None:
-                        token_types[row, : len(seq)] = torch.as_tensor(types[i])
-                out = self.model(
-                    input_ids=input_ids.to(device),
-                    attention_mask=mask.to(device),
-                    token_type_ids=token_types.to(device) if types is not None else None,
-                )
-                p_cat[idx] = torch.softmax(out.category_logits.float(), -1).cpu().numpy()
-                p_metric[idx] = torch.sigmoid(out.metric_logits.float()).cpu().numpy()
-                if progress:
-                    progress(len(idx))
+        for s in range(0, n, batch_size):
+            idx = order[s : s + batch_size]
+            width = len(ids[idx[0]])
+            input_ids = np.full((len(idx), width), pad_id, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            token_types = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                seq = ids[i]
+                input_ids[row, : len(seq)] = seq
+                mask[row, : len(seq)] = 1
+                if types is not None:
+                    token_types[row, : len(seq)] = types[i]
+            run = self._runner or self._run_torch
+            p_cat[idx], p_metric[idx] = run(input_ids, mask, token_types)
+            if progress:
+                progress(len(idx))
         return p_cat, p_metric
+
+    def _run_torch(
+        self, input_ids: np.ndarray, mask: np.ndarray, token_types: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        device = next(self.model.parameters()).device
+        with torch.inference_mode():
+            out = self.model(
+                input_ids=torch.from_numpy(input_ids).to(device),
+                attention_mask=torch.from_numpy(mask).to(device),
+                token_type_ids=torch.from_numpy(token_types).to(device),
+            )
+            return (
+                torch.softmax(out.category_logits.float(), -1).cpu().numpy(),
+                torch.sigmoid(out.metric_logits.float()).cpu().numpy().reshape(-1),
+            )
 
     def tag(self, text: str, doc_id: str = "report", batch_size: int = 16) -> TaggedReport:
         return self.tag_many([text], doc_ids=[doc_id], batch_size=batch_size)[0]
