@@ -65,6 +65,13 @@ def test_baselines_cross_validation_and_report_files(dataset, tmp_path):
     assert "| system |" in (tmp_path / "eval" / "results.md").read_text("utf-8")
 
 
+def test_held_out_keeps_only_those_folds(dataset):
+    results = cross_validate(dataset, CATS, progress=False, held_out=["doc1"])
+    assert {f["held_out"] for f in results["folds"]} == {"doc1"}
+    with pytest.raises(ValueError, match="held_out"):
+        cross_validate(dataset, CATS, progress=False, held_out=["nope"])
+
+
 def test_model_in_cross_validation(dataset, tiny_bert_dir, tmp_path):
     cfg = TrainConfig(
         base_model=str(tiny_bert_dir),

@@ -228,6 +228,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         log=lambda m: print(m, file=sys.stderr),
         on_fold=lambda folds: _write_json(Path(args.output) / "folds-partial.json", folds),
+        held_out=args.held_out,
     )
     results["config"] = cfg.to_dict()
     written = write_report(results, args.output)
@@ -397,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", default=[42], help="one training run each")
     p.add_argument("--output", "-o", default="outputs/eval", help="folder for the report files")
     p.add_argument("--baselines-only", action="store_true", help="skip the fine-tuned model")
+    p.add_argument(
+        "--held-out", nargs="+", metavar="DOC", help="only these folds (doc id prefixes, e.g. 004)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_config_flags(p)
     p.set_defaults(func=cmd_evaluate)

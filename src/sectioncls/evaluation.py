@@ -11,7 +11,7 @@ import csv
 import dataclasses
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +111,11 @@ def cross_validate(
     progress: bool = True,
     log: Callable[[str], None] | None = None,
     on_fold: Callable[[list[dict[str, Any]]], None] | None = None,
+    held_out: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Run every system on every leave-one-report-out fold (and seed). `cfg` (a TrainConfig)
-    adds the fine-tuned model; without it only the baselines run."""
+    adds the fine-tuned model; without it only the baselines run. `held_out` (doc id
+    prefixes) keeps only those folds, for quick ablations."""
     systems: dict[str, Callable] = {}
     if cfg is not None:
         systems["fine-tuned tagger"] = _model_system(cfg, progress)
@@ -126,6 +128,10 @@ def cross_validate(
     }
     train_seconds: list[float] = []
     splits = list(leave_one_report_out(dataset))
+    if held_out:
+        splits = [(d, sp) for d, sp in splits if any(d.startswith(h) for h in held_out)]
+        if not splits:
+            raise ValueError(f"no report matches held_out={list(held_out)}")
     # Seeds outermost: after the first seed there is a complete cross-validation to report.
     for seed in seeds:
         for held_out, split in splits:
