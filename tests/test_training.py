@@ -10,7 +10,13 @@ import torch
 
 from sectioncls.data import AnnotationError
 from sectioncls.modeling import SectionClsModel, build_inputs
-from sectioncls.training import CHECKPOINT_FILES, ConfigError, TrainConfig, train
+from sectioncls.training import (
+    CHECKPOINT_FILES,
+    ConfigError,
+    TrainConfig,
+    metric_pos_weight,
+    train,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,7 +105,12 @@ def tiny_config(tiny_bert_dir, export_file, out, **kw) -> TrainConfig:
 def test_train_end_to_end_and_round_trip(tiny_bert_dir, export_file, tmp_path):
     out = tmp_path / "model"
     cfg = tiny_config(
-        tiny_bert_dir, export_file, out, dev_reports=["doc2"], context=["heading_path", "prev_text"]
+        tiny_bert_dir,
+        export_file,
+        out,
+        dev_reports=["doc2"],
+        context=["heading_path", "prev_text"],
+        metric_weighting="balanced",
     )
     result, _ = train(cfg, progress=False)
     assert result.n_train == 32 and result.n_dev == 16
@@ -144,6 +155,13 @@ def test_context_segment_carries_kind_section_and_numbers():
         "办理案件39728件。",
         "句子 | achievement | 数:39728件",
     )
+
+
+def test_metric_pos_weight_follows_the_weighting_mode():
+    labels = [1, 0, 0, 0, 0, 1, 0, 0]  # 2 positives, 6 negatives
+    assert metric_pos_weight(labels, "none") is None
+    assert float(metric_pos_weight(labels, "balanced")) == pytest.approx(3.0)
+    assert float(metric_pos_weight(labels, "sqrt")) == pytest.approx(3.0**0.5)
 
 
 def test_config_rejects_unknown_keys(tmp_path):

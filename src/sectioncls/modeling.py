@@ -106,13 +106,15 @@ def joint_loss(
     metric_labels: torch.Tensor | None,
     class_weights: torch.Tensor | None = None,
     metric_weight: float = 1.0,
+    metric_pos_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Cross-entropy on the category plus binary cross-entropy on the metric flag."""
     weight = None if class_weights is None else class_weights.to(category_logits)
     loss = nn.functional.cross_entropy(category_logits, labels, weight=weight)
     if metric_labels is not None:
+        pos = None if metric_pos_weight is None else metric_pos_weight.to(metric_logits)
         loss = loss + metric_weight * nn.functional.binary_cross_entropy_with_logits(
-            metric_logits, metric_labels.to(metric_logits.dtype)
+            metric_logits, metric_labels.to(metric_logits.dtype), pos_weight=pos
         )
     return loss
 

@@ -73,6 +73,7 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     seed: int = 42
     class_weighting: str = "sqrt"  # none | sqrt | balanced (inverse frequency)
+    metric_weighting: str = "none"  # the same for metric positives (BCE pos_weight)
     metric_loss_weight: float = 1.0
     dev_reports: list[str] = field(default_factory=list)  # report-level dev split
     early_stopping_patience: int | None = 2  # used only with a dev split
@@ -97,8 +98,9 @@ class TrainConfig:
         for c in self.context:
             if c not in CONTEXT_FIELDS:
                 raise bad("context", f"has {c!r}; choose from {list(CONTEXT_FIELDS)}")
-        if self.class_weighting not in CLASS_WEIGHTING:
-            raise bad("class_weighting", f"must be one of {list(CLASS_WEIGHTING)}")
+        for name in ("class_weighting", "metric_weighting"):
+            if getattr(self, name) not in CLASS_WEIGHTING:
+                raise bad(name, f"must be one of {list(CLASS_WEIGHTING)}")
         positive = ("max_seq_length", "epochs", "learning_rate", "batch_size", "eval_batch_size")
         if self.head_learning_rate is not None and self.head_learning_rate <= 0:
             raise bad("head_learning_rate", "must be > 0 (or null for learning_rate)")
@@ -205,6 +207,16 @@ def class_weights(labels: list[int], n_classes: int, mode: str) -> torch.Tensor 
     return torch.tensor(w / w.mean(), dtype=torch.float32)
 
 
+def metric_pos_weight(metric_labels: list[int], mode: str) -> torch.Tensor | None:
+    """The same weighting for the metric flag: positives are about a quarter of the units, and
+    missed metric units (recall) were the tagger's main metric error in cross-validation."""
+    if mode == "none":
+        return None
+    y = np.asarray(metric_labels, dtype=float)
+    ratio = max(float((y == 0).sum()), 1.0) / max(float((y == 1).sum()), 1.0)
+    return torch.tensor(np.sqrt(ratio) if mode == "sqrt" else ratio, dtype=torch.float32)
+
+
 # ------------------------------------------------------------------------------ trainer
 def _trainer_classes():
     """Import the Trainer lazily: it pulls in accelerate, which not every caller needs."""
@@ -218,11 +230,13 @@ def _trainer_classes():
             *args: Any,
             class_weights: torch.Tensor | None = None,
             metric_loss_weight: float = 1.0,
+            metric_pos_weight: torch.Tensor | None = None,
             **kwargs: Any,
         ) -> None:
             super().__init__(*args, **kwargs)
             self.class_weights = class_weights
             self.metric_loss_weight = metric_loss_weight
+            self.metric_pos_weight = metric_pos_weight
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("labels")
@@ -235,6 +249,7 @@ def _trainer_classes():
                 metric_labels,
                 self.class_weights,
                 self.metric_loss_weight,
+                self.metric_pos_weight,
             )
             return (loss, outputs) if return_outputs else loss
 
@@ -378,6 +393,7 @@ def train(
             dataset["train"]["category"], schema.num_categories, cfg.class_weighting
         ),
         metric_loss_weight=cfg.metric_loss_weight,
+        metric_pos_weight=metric_pos_weight(dataset["train"]["metric"], cfg.metric_weighting),
     )
     resume = cfg.resume and any(work_dir.glob("checkpoint-*"))
     t0 = time.perf_counter()
