@@ -76,3 +76,11 @@ def test_editions_and_the_only_one_are_not_quantities():
     assert q("开展第十七届“农民工学法活动周”。") == []
     assert q("获评第七批全国民主法治示范村。") == []
     assert q("认真落实市委十四届七次全会精神。") == []
+
+
+def test_arabic_numerals_for_the_model_input():
+    from sectioncls.quantities import arabic_numerals
+
+    assert arabic_numerals("三千余人次") == "3000余人次"
+    assert arabic_numerals("全省第四") == "全省第4"
+    assert arabic_numerals("1.2万 300万元") == "1.2万 300万元"  # digits and multipliers stay

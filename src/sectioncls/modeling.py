@@ -59,9 +59,11 @@ def build_inputs(unit: dict[str, Any], context: tuple[str, ...] | list[str]) -> 
         if name == "quantities":
             # The numbers-with-units found in the unit: the metric head decides which of them
             # are evidence (counts, money, rates) and which are names or dates.
-            from .quantities import extract_quantities
+            # Written in Arabic digits: 三家 and 3家 are the same evidence.
+            from .quantities import arabic_numerals, extract_quantities
 
-            value = " ".join(q.text for q in extract_quantities(str(unit.get("text") or "")))
+            found = extract_quantities(str(unit.get("text") or ""))
+            value = " ".join(arabic_numerals(q.text) for q in found)
         elif name == "kind":
             # The segmenter's unit kind, in words the encoder knows: page chrome (meta) such
             # as "关注 · 广州政府网" is otherwise mistaken for report text.

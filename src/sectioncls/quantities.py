@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
-__all__ = ["Quantity", "extract_quantities", "parse_chinese_number"]
+__all__ = ["Quantity", "arabic_numerals", "extract_quantities", "parse_chinese_number"]
 
 _CN_DIGITS = {
     "零": 0,
@@ -54,6 +54,22 @@ def parse_chinese_number(s: str) -> float | None:
         else:
             return None
     return total + section + (digit or 0)
+
+
+_CN_RUN = re.compile(
+    r"(?<![\d.])[零〇一二两兩三四五六七八九十][零〇一二两兩三四五六七八九十百千拾佰仟万萬亿億]*"
+)
+
+
+def arabic_numerals(text: str) -> str:
+    """三千余人次 → 3000余人次, 全省第四 → 全省第4: one script for numbers, so that a model
+    reading quantities does not learn that Chinese numerals matter less than digits."""
+
+    def repl(m: re.Match[str]) -> str:
+        value = parse_chinese_number(m.group())
+        return m.group() if value is None else f"{value:g}"
+
+    return _CN_RUN.sub(repl, text)
 
 
 @dataclass(frozen=True, slots=True)
