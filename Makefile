@@ -73,7 +73,7 @@ eval: base
 	$(CLI) evaluate --config configs/train-default.yaml --seeds 42 43 --output $(OUT)/eval
 
 bench: model
-	$(PY) scripts/bench_tagger.py --model $(MODEL)
+	$(PY) scripts/bench_tagger.py --model $(MODEL) --baseline-units 150
 
 clean:
 	rm -rf $(VENV) $(STUDIO_VENV) $(OUT) .pytest_cache
