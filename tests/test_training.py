@@ -214,3 +214,20 @@ def test_label_not_in_schema_is_a_clear_error(tiny_bert_dir, tmp_path):
     )
     with pytest.raises(AnnotationError, match=r"weather.*8"):
         train(cfg, progress=False)
+
+
+def test_cli_train_puts_cross_validation_into_the_model_card(tiny_bert_dir, export_file, tmp_path):
+    from sectioncls.cli import main
+
+    out = tmp_path / "model"
+    row = {"mean": 0.9, "std": 0.01}
+    figures = {k: row for k in ("category_macro_f1", "category_accuracy", "metric_f1")}
+    cv = tmp_path / "results.json"
+    cv.write_text(json.dumps({"systems": {"fine-tuned tagger": figures}, "seeds": [1]}), "utf-8")
+    args = ["train", "--base-model", str(tiny_bert_dir), "--annotations", str(export_file)]
+    args += ["--output-dir", str(out), "--epochs", "1", "--max-seq-length", "32", "--quiet"]
+    assert main([*args, "--cv-results", str(tmp_path / "missing.json")]) == 2
+    assert not out.exists()
+    assert main([*args, "--cv-results", str(cv)]) == 0
+    card = (out / "README.md").read_text("utf-8")
+    assert "Leave-one-report-out" in card and "| fine-tuned tagger | 0.900 ± 0.010" in card

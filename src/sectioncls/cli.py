@@ -197,8 +197,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .training import train
 
     cfg = _load_train_config(args)
+    extra = {"cv": _cv_results(args.cv_results, cfg)} if args.cv_results else None
     print(f"training {cfg.output_dir} from {cfg.base_model} on {cfg.annotations}", file=sys.stderr)
-    result, _ = train(cfg, progress=not args.quiet)
+    result, _ = train(cfg, progress=not args.quiet, extra_metrics=extra)
     line = (
         f"wrote {result.output_dir} ({result.n_train} training units, {result.train_seconds:.0f} s)"
     )
@@ -209,6 +210,25 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     print(line)
     return 0
+
+
+def _cv_results(path: str, cfg) -> dict:
+    """`sectioncls evaluate`'s results.json, for the model card; it must describe this config."""
+    try:
+        cv = json.loads(Path(path).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CLIError(f"{path}: cannot read cross-validation results ({exc})") from exc
+    if not isinstance(cv, dict) or "systems" not in cv:
+        raise CLIError(f"{path}: not a results.json written by `sectioncls evaluate`")
+    ran, now = cv.get("config") or {}, cfg.to_dict()
+    keys = ("base_model", "context", "max_seq_length", "encoder_layers", "epochs", "learning_rate")
+    differ = [k for k in keys if k in ran and ran[k] != now.get(k)]
+    if differ:
+        raise CLIError(
+            f"{path}: cross-validated with other settings ({', '.join(differ)}); "
+            "re-run `make eval` or leave out --cv-results"
+        )
+    return {k: cv[k] for k in ("systems", "seeds") if k in cv}
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -387,6 +407,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="fine-tune a tagger from Label Studio exports")
     p.add_argument("--config", help="a YAML run config (configs/train-default.yaml)")
+    p.add_argument(
+        "--cv-results",
+        metavar="JSON",
+        help="results.json of `sectioncls evaluate` with this config: its table goes into the "
+        "model card (docs/results/cv-results.json for the default)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_config_flags(p)
     p.set_defaults(func=cmd_train)
