@@ -236,3 +236,18 @@ class SectionClsModel(PreTrainedModel):
         return SectionClsOutput(
             loss=loss, category_logits=category_logits, metric_logits=metric_logits
         )
+
+    def probabilities(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Category probabilities (n, k) and metric probabilities (n,): what inference reads,
+        in one place for the torch path and the exported ONNX graph."""
+        out = self(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        )
+        return torch.softmax(out.category_logits.float(), -1), torch.sigmoid(
+            out.metric_logits.float()
+        )

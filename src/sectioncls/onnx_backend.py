@@ -8,12 +8,13 @@ speed and agreement). The exported graphs live next to the weights, in `<checkpo
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .textio import atomic_path
 
 __all__ = ["ONNX_DIR", "OnnxRunner", "export_onnx", "onnx_path"]
 
@@ -36,10 +37,7 @@ class _Probabilities(torch.nn.Module):
         self.model = model
 
     def forward(self, input_ids, attention_mask, token_type_ids):
-        out = self.model(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-        )
-        return torch.softmax(out.category_logits, -1), torch.sigmoid(out.metric_logits)
+        return self.model.probabilities(input_ids, attention_mask, token_type_ids)
 
 
 def _require() -> None:
@@ -61,7 +59,6 @@ def export_onnx(
     """
     _require()
     target = onnx_path(checkpoint, quantize)
-    target.parent.mkdir(parents=True, exist_ok=True)
     float_path = onnx_path(checkpoint, False)
     if not float_path.is_file():
         # A padded example: traced with an all-ones mask, the exporter may specialise the
@@ -72,7 +69,7 @@ def export_onnx(
         batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence", max=4096)
         wrapped = _Probabilities(model.eval())
         with (
-            _temp_beside(float_path) as tmp,
+            atomic_path(float_path) as tmp,
             torch.inference_mode(False),
             warnings.catch_warnings(),
         ):
@@ -91,31 +88,9 @@ def export_onnx(
     if quantize and not target.is_file():
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        with _temp_beside(target) as tmp:
+        with atomic_path(target) as tmp:
             quantize_dynamic(str(float_path), str(tmp), weight_type=QuantType.QInt8)
     return target
-
-
-class _temp_beside:
-    """A temporary file next to `path` that replaces it on success and vanishes on failure."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> Path:
-        fd, name = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
-        os.close(fd)
-        self.tmp = Path(name)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            os.chmod(self.tmp, 0o644)
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
 
 
 class OnnxRunner:

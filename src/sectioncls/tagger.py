@@ -263,6 +263,7 @@ class ReportTagger:
         pad_id = self.tokenizer.pad_token_id or 0
         p_cat = np.zeros((n, len(self.categories)), np.float32)
         p_metric = np.zeros(n, np.float32)
+        run = self._runner or self._run_torch
         for s in range(0, n, batch_size):
             idx = order[s : s + batch_size]
             width = len(ids[idx[0]])
@@ -275,7 +276,6 @@ class ReportTagger:
                 mask[row, : len(seq)] = 1
                 if types is not None:
                     token_types[row, : len(seq)] = types[i]
-            run = self._runner or self._run_torch
             p_cat[idx], p_metric[idx] = run(input_ids, mask, token_types)
             if progress:
                 progress(len(idx))
@@ -286,15 +286,12 @@ class ReportTagger:
     ) -> tuple[np.ndarray, np.ndarray]:
         device = next(self.model.parameters()).device
         with torch.inference_mode():
-            out = self.model(
-                input_ids=torch.from_numpy(input_ids).to(device),
-                attention_mask=torch.from_numpy(mask).to(device),
-                token_type_ids=torch.from_numpy(token_types).to(device),
+            probs, metric = self.model.probabilities(
+                torch.from_numpy(input_ids).to(device),
+                torch.from_numpy(mask).to(device),
+                torch.from_numpy(token_types).to(device),
             )
-            return (
-                torch.softmax(out.category_logits.float(), -1).cpu().numpy(),
-                torch.sigmoid(out.metric_logits.float()).cpu().numpy().reshape(-1),
-            )
+            return probs.cpu().numpy(), metric.cpu().numpy().reshape(-1)
 
     def tag(self, text: str, doc_id: str = "report", batch_size: int = 16) -> TaggedReport:
         return self.tag_many([text], doc_ids=[doc_id], batch_size=batch_size)[0]

@@ -18,6 +18,7 @@ from typing import IO
 __all__ = [
     "ReportDecodeError",
     "atomic_directory",
+    "atomic_path",
     "atomic_write",
     "atomic_write_text",
     "decode_report",
@@ -137,26 +138,34 @@ def doc_id_from_path(path: str | os.PathLike[str]) -> str:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs) -> Iterator[IO]:
-    """Write to a temp file beside `path` and rename it into place only on success."""
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temp file beside `path` for writers that want a file name (exporters); it is renamed
+    into place only on success and removed on failure."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make shared outputs unreadable
     try:
-        if "b" not in mode:
-            kwargs.setdefault("encoding", "utf-8")
-        with os.fdopen(fd, mode, **kwargs) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield Path(tmp)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs) -> Iterator[IO]:
+    """Write to a temp file beside `path` and rename it into place only on success."""
+    if "b" not in mode:
+        kwargs.setdefault("encoding", "utf-8")
+    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as fh:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -208,13 +208,11 @@ def class_weights(labels: list[int], n_classes: int, mode: str) -> torch.Tensor 
 
 
 def metric_pos_weight(metric_labels: list[int], mode: str) -> torch.Tensor | None:
-    """The same weighting for the metric flag: positives are about a quarter of the units, and
-    missed metric units (recall) were the tagger's main metric error in cross-validation."""
-    if mode == "none":
-        return None
-    y = np.asarray(metric_labels, dtype=float)
-    ratio = max(float((y == 0).sum()), 1.0) / max(float((y == 1).sum()), 1.0)
-    return torch.tensor(np.sqrt(ratio) if mode == "sqrt" else ratio, dtype=torch.float32)
+    """The same weighting for the metric flag (BCE pos_weight = positive / negative class
+    weight): positives are about a quarter of the units, and missed metric units (recall) were
+    the tagger's main metric error in cross-validation."""
+    w = class_weights(metric_labels, 2, mode)
+    return None if w is None else w[1] / w[0]
 
 
 # ------------------------------------------------------------------------------ trainer
