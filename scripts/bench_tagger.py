@@ -3,7 +3,7 @@
 Both use the same checkpoint and the same units (every unit of the example reports, repeated
 to fill about 20 seconds); the pipeline baseline is what a user would write first: one
 `pipeline("text-classification")` call per unit on the encoder and category head. Also
-measures int8 dynamic quantisation and ONNX Runtime (float32 and int8), each with its agreement
+measures bfloat16, int8 dynamic quantisation and ONNX Runtime (float32 and int8), each with its agreement
 with the float model; the ONNX graphs are exported into <model>/onnx/ on first use.
 Run: .venv/bin/python scripts/bench_tagger.py --model checkpoints/sectioncls-default
 """
@@ -74,6 +74,18 @@ def pipeline_loop(tagger: ReportTagger, units: list[dict]) -> list[str]:
     return labels
 
 
+def cpu_line() -> str:
+    """The CPU and whether it has native bf16/int8 dot products: the ratios depend on them."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "cpu: unknown"
+    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if "model name" in ln), "?")
+    flags = set(next((ln for ln in info.splitlines() if ln.startswith("flags")), "").split())
+    native = [f for f in ("avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni") if f in flags]
+    return f"cpu: {name}; {', '.join(native) or 'no bf16/VNNI instructions'}"
+
+
 def timed(fn, *args):
     t0 = time.perf_counter()
     out = fn(*args)
@@ -106,6 +118,7 @@ def main() -> None:
     units = [u for t in texts for u in unit_inputs(segment(t))]
     n = len(units)
     print(f"{n} units in {len(texts)} reports; torch threads {torch.get_num_threads()}")
+    print(cpu_line())
 
     tagger.tag_many(texts[:1])  # warm-up
     reports, t_lib = timed(lambda: tagger.tag_many(texts, batch_size=args.batch_size))
@@ -121,6 +134,7 @@ def main() -> None:
         ("tag_many, torch float32", n, t_lib, n / t_lib, f"{agree_base:.1%} cat vs pipeline"),
     ]
     variants = [
+        ("tag_many, torch bfloat16", {"dtype": "bfloat16"}),
         ("tag_many, torch int8 dynamic", {"quantize": True}),
         ("tag_many, ONNX Runtime float32", {"backend": "onnx"}),
         ("tag_many, ONNX Runtime int8", {"backend": "onnx", "quantize": True}),

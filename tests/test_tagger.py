@@ -126,6 +126,24 @@ def test_onnx_backend_agrees_with_torch(tiny_model, tagger, tmp_path):
     assert q.quantized and q.tag(texts[3]).units
 
 
+def test_bfloat16_tagger(tiny_model, tagger):
+    bf16 = ReportTagger.from_pretrained(tiny_model, dtype="bfloat16")
+    assert bf16.dtype == "bfloat16" and next(bf16.model.parameters()).dtype.is_floating_point
+    text = REPORTS[2].read_text("utf-8")
+    a, b = tagger.tag(text), bf16.tag(text)
+    assert [u.text for u in a.units] == [u.text for u in b.units]
+    for ua, ub in zip(a.units, b.units, strict=True):
+        assert ub.scores == pytest.approx(ua.scores, abs=0.05)  # bf16 keeps ~3 digits
+        assert ub.category == max(ub.scores, key=ub.scores.get)
+    with pytest.raises(ValueError, match="float32"):
+        bf16.save_pretrained(tiny_model.parent / "bf16-copy")
+    assert not (tiny_model.parent / "bf16-copy").exists()
+    with pytest.raises(ValueError, match="dtype"):
+        ReportTagger.from_pretrained(tiny_model, dtype="bfloat16", quantize=True)
+    with pytest.raises(ValueError, match="dtype"):
+        ReportTagger.from_pretrained(tiny_model, dtype="float16")
+
+
 def test_unknown_backend_is_refused(tiny_model):
     with pytest.raises(ValueError, match="backend"):
         ReportTagger.from_pretrained(tiny_model, backend="tensorrt")
@@ -191,6 +209,16 @@ def test_cli_export_onnx_and_tag_with_it(tiny_model, tmp_path, capsys):
     assert main(["tag", *args, "--quiet"]) == 0
     rows = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
     assert rows and {"category", "scores", "metric"} <= rows[0].keys()
+
+
+def test_cli_bfloat16_and_refused_combination(tiny_model, tmp_path, capsys):
+    out = tmp_path / "bf16.jsonl"
+    args = ["tag", str(REPORTS[3]), "-m", str(tiny_model), "-o", str(out), "--quiet"]
+    assert main([*args, "--dtype", "bfloat16"]) == 0
+    assert [json.loads(line)["category"] for line in out.read_text("utf-8").splitlines()]
+    out.unlink()
+    assert main([*args, "--dtype", "bfloat16", "--quantize"]) == 2
+    assert "dtype" in capsys.readouterr().err and not out.exists()
 
 
 def test_cli_missing_model_exit_code_and_no_output(tmp_path, capsys):

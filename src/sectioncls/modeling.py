@@ -225,8 +225,9 @@ class SectionClsModel(PreTrainedModel):
             enc_kwargs["token_type_ids"] = token_type_ids
         hidden = self.encoder(**enc_kwargs).last_hidden_state
         # Mean pooling over real tokens: the embedded e5 encoder was trained that way.
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        # Summed in float32: a bfloat16 sum over 100+ tokens would lose the small differences.
+        mask = attention_mask.unsqueeze(-1).float()
+        pooled = ((hidden.float() * mask).sum(1) / mask.sum(1).clamp(min=1.0)).to(hidden.dtype)
         pooled = self.dropout(pooled)
         category_logits = self.category_head(pooled)
         metric_logits = self.metric_head(pooled).squeeze(-1)

@@ -36,6 +36,10 @@ __all__ = [
 
 DEFAULT_MODEL_DIR = "checkpoints/sectioncls-default"
 BACKENDS = ("torch", "onnx")
+# Weight and activation precision of the torch backend. bfloat16 halves the matrix work on CPUs
+# with native bf16 dot products (AVX512-BF16, AMX) and on GPUs; scripts/bench_tagger.py measures
+# its agreement with float32.
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 _MAKE_ONE = "train one with `make demo` or `sectioncls train --config configs/train-default.yaml`"
 
 
@@ -156,6 +160,7 @@ class ReportTagger:
         self.name = name
         self.quantized = False
         self.backend = "torch"
+        self.dtype = "float32"
         self._runner: OnnxRunner | None = None
 
     # ---------------------------------------------------------------- loading and saving
@@ -168,16 +173,23 @@ class ReportTagger:
         quantize: bool = False,
         num_threads: int | None = None,
         backend: str = "torch",
+        dtype: str = "float32",
     ) -> ReportTagger:
         """Load a checkpoint written by training (or by `save_pretrained`).
 
         `backend="onnx"` runs the exported graph in `<path>/onnx/` with ONNX Runtime (CPU),
         exporting it first when it is missing; `quantize` then picks the int8 graph.
+        `dtype="bfloat16"` runs the torch backend in bf16 (fast where the CPU has bf16 dot
+        products; the labels matched float32 on every example unit).
         """
         from transformers import AutoTokenizer
 
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {tuple(DTYPES)}, not {dtype!r}")
+        if dtype != "float32" and (quantize or backend != "torch"):
+            raise ValueError(f"dtype={dtype!r} is for the torch backend without quantize")
         p = check_checkpoint(path)
         if num_threads:
             torch.set_num_threads(num_threads)
@@ -190,6 +202,9 @@ class ReportTagger:
         if device:
             model.to(device)
         tagger = cls(model, tokenizer, name=str(p))
+        if dtype != "float32":
+            tagger.model.to(DTYPES[dtype])
+            tagger.dtype = dtype
         if backend == "onnx":
             tagger.use_onnx(p, quantize=quantize, num_threads=num_threads)
         elif quantize:
@@ -224,8 +239,10 @@ class ReportTagger:
         """Write this tagger as a checkpoint directory (atomically), loadable by from_pretrained."""
         import shutil
 
-        if self.quantized and self.backend == "torch":
-            raise ValueError("a quantised tagger cannot be saved; save the float model instead")
+        if (self.quantized and self.backend == "torch") or self.dtype != "float32":
+            raise ValueError(
+                "a quantised or bfloat16 tagger cannot be saved; save the float32 model instead"
+            )
         with atomic_directory(path) as tmp:
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
