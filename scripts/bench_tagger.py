@@ -3,8 +3,8 @@
 Both use the same checkpoint and the same units (every unit of the example reports, repeated
 to fill about 20 seconds); the pipeline baseline is what a user would write first: one
 `pipeline("text-classification")` call per unit on the encoder and category head. Also
-measures bfloat16, int8 dynamic quantisation and ONNX Runtime (float32 and int8), each with its agreement
-with the float model; the ONNX graphs are exported into <model>/onnx/ on first use.
+measures bfloat16, int8 dynamic quantisation and ONNX Runtime (float32 and int8), each with
+its agreement with the float model; the ONNX graphs are exported into <model>/onnx/ on first use.
 Run: .venv/bin/python scripts/bench_tagger.py --model checkpoints/sectioncls-default
 """
 
@@ -80,8 +80,9 @@ def cpu_line() -> str:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
         return "cpu: unknown"
-    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if "model name" in ln), "?")
-    flags = set(next((ln for ln in info.splitlines() if ln.startswith("flags")), "").split())
+    lines = info.splitlines()
+    name = next((ln.split(":", 1)[1].strip() for ln in lines if "model name" in ln), "?")
+    flags = set(next((ln for ln in lines if ln.startswith("flags")), "").split())
     native = [f for f in ("avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni") if f in flags]
     return f"cpu: {name}; {', '.join(native) or 'no bf16/VNNI instructions'}"
 
