@@ -143,6 +143,20 @@ def test_resume_continues_from_last_checkpoint(tiny_bert_dir, export_file, tmp_p
     assert (out / "sectioncls.json").is_file()
 
 
+def test_max_metric_pooling_round_trips_and_ignores_padding(tiny_bert_dir, export_file, tmp_path):
+    out = tmp_path / "model"
+    train(tiny_config(tiny_bert_dir, export_file, out, metric_pooling="max"), progress=False)
+    model = SectionClsModel.from_pretrained(out).eval()
+    assert model.config.metric_pooling == "max"
+    ids = torch.randint(5, 50, (1, 7))
+    padded = torch.cat([ids, torch.zeros(1, 5, dtype=torch.long)], 1)
+    mask = torch.cat([torch.ones(1, 7), torch.zeros(1, 5)], 1).long()
+    alone, batched = model(ids), model(padded, attention_mask=mask)
+    # Padding must never be the token with the highest metric score.
+    assert torch.allclose(alone.metric_logits, batched.metric_logits, atol=1e-5)
+    assert torch.allclose(alone.category_logits, batched.category_logits, atol=1e-5)
+
+
 def test_context_segment_carries_kind_section_and_numbers():
     # Page chrome must look different from report text to the model: its kind rides along.
     chrome = {"text": "关注 · 广州政府网", "kind": "meta", "section": None}
@@ -178,6 +192,8 @@ def test_config_rejects_bad_values(tmp_path):
         TrainConfig.from_yaml(p)
     with pytest.raises(ConfigError, match="class_weighting"):
         TrainConfig(class_weighting="loud")
+    with pytest.raises(ConfigError, match="metric_pooling"):
+        TrainConfig(metric_pooling="median")
 
 
 def test_cli_overrides_yaml(tmp_path):

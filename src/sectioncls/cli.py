@@ -221,7 +221,18 @@ def _cv_results(path: str, cfg) -> dict:
     if not isinstance(cv, dict) or "systems" not in cv:
         raise CLIError(f"{path}: not a results.json written by `sectioncls evaluate`")
     ran, now = cv.get("config") or {}, cfg.to_dict()
-    keys = ("base_model", "context", "max_seq_length", "encoder_layers", "epochs", "learning_rate")
+    keys = (
+        "base_model",
+        "context",
+        "max_seq_length",
+        "encoder_layers",
+        "epochs",
+        "learning_rate",
+        "head_learning_rate",
+        "class_weighting",
+        "metric_weighting",
+        "metric_pooling",
+    )
     differ = [k for k in keys if k in ran and ran[k] != now.get(k)]
     if differ:
         raise CLIError(

@@ -74,7 +74,8 @@ tags: [text-classification, chinese, government-reports]
 Tags every unit of a Chinese annual work report (heading, sentence or enumerated item) as one of
 {", ".join(f"`{c}`" for c in cats)} and says whether it carries a **metric** (a quantified fact or
 target). Built with sectioncls {__version__} on the base encoder `{cfg.base_model}`
-(context: {", ".join(cfg.context) or "none"}; max {cfg.max_seq_length} tokens).
+(context: {", ".join(cfg.context) or "none"}; max {cfg.max_seq_length} tokens; metric head:
+{cfg.metric_pooling}-pooled tokens).
 
 ## Use
 

@@ -27,6 +27,7 @@ from .metrics import classification_figures, sigmoid, softmax
 from .modeling import (
     CHECKPOINT_FILES,
     CONTEXT_FIELDS,
+    METRIC_POOLING,
     SectionClsConfig,
     SectionClsModel,
     joint_loss,
@@ -75,6 +76,7 @@ class TrainConfig:
     class_weighting: str = "sqrt"  # none | sqrt | balanced (inverse frequency)
     metric_weighting: str = "none"  # the same for metric positives (BCE pos_weight)
     metric_loss_weight: float = 1.0
+    metric_pooling: str = "mean"  # mean | max (the metric head scores tokens, takes the max)
     dev_reports: list[str] = field(default_factory=list)  # report-level dev split
     early_stopping_patience: int | None = 2  # used only with a dev split
     freeze_embeddings: bool = False
@@ -101,6 +103,8 @@ class TrainConfig:
         for name in ("class_weighting", "metric_weighting"):
             if getattr(self, name) not in CLASS_WEIGHTING:
                 raise bad(name, f"must be one of {list(CLASS_WEIGHTING)}")
+        if self.metric_pooling not in METRIC_POOLING:
+            raise bad("metric_pooling", f"must be one of {list(METRIC_POOLING)}")
         positive = ("max_seq_length", "epochs", "learning_rate", "batch_size", "eval_batch_size")
         if self.head_learning_rate is not None and self.head_learning_rate <= 0:
             raise bad("head_learning_rate", "must be > 0 (or null for learning_rate)")
@@ -328,6 +332,7 @@ def build_model(cfg: TrainConfig, schema: LabelSchema):
         schema=schema.to_dict(),
         context=cfg.context,
         max_seq_length=cfg.max_seq_length,
+        metric_pooling=cfg.metric_pooling,
     )
     model = SectionClsModel.from_encoder(base_path, config)
     model.config.base_model = cfg.base_model
