@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import shutil
@@ -39,6 +40,16 @@ def tiny_model(tiny_bert_dir, tmp_path_factory) -> Path:
         max_seq_length=48,
         context=["section", "heading_path"],
     )
+    train(cfg, progress=False)
+    return tmp / "model"
+
+
+@pytest.fixture(scope="module")
+def tiny_max_model(tiny_model, tmp_path_factory) -> Path:
+    """The same training run with the default config's max-pooled metric head."""
+    tmp = tmp_path_factory.mktemp("tagger-max")
+    cfg = TrainConfig.from_yaml(tiny_model / "training_config.yaml")
+    cfg = dataclasses.replace(cfg, metric_pooling="max", output_dir=str(tmp / "model"))
     train(cfg, progress=False)
     return tmp / "model"
 
@@ -124,6 +135,22 @@ def test_onnx_backend_agrees_with_torch(tiny_model, tagger, tmp_path):
     q = ReportTagger.from_pretrained(model, backend="onnx", quantize=True)
     assert graph.stat().st_mtime_ns == mtime and (model / "onnx" / "model_int8.onnx").is_file()
     assert q.quantized and q.tag(texts[3]).units
+
+
+def test_max_metric_pooling_batches_and_exports_like_torch(tiny_max_model, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_max_model, model)
+    torch_tagger = ReportTagger.from_pretrained(model)
+    assert torch_tagger.model.config.metric_pooling == "max"
+    texts = [p.read_text("utf-8") for p in REPORTS]
+    many = torch_tagger.tag_many(texts, batch_size=7)
+    onnx = ReportTagger.from_pretrained(model, backend="onnx").tag_many(texts)
+    for text, a, b in zip(texts, many, onnx, strict=True):
+        single = torch_tagger.tag(text, batch_size=1)
+        for us, ua, ub in zip(single.units, a.units, b.units, strict=True):
+            assert us.metric_score == pytest.approx(ua.metric_score, abs=1e-3)
+            assert ua.metric_score == pytest.approx(ub.metric_score, abs=1e-3)
+            assert us.category == ua.category == ub.category
 
 
 def test_bfloat16_tagger(tiny_model, tagger):
