@@ -2,7 +2,7 @@
 held-out folds and prints their scores side by side, the section rule as the baseline row.
 
 .venv/bin/python scripts/ablate_context.py --held-out 002 004
-(one fold takes about 5 minutes on 2 CPU cores; without --held-out all four folds run)
+(one fold takes 4 to 5 minutes on 2 CPU cores; without --held-out all four folds run)
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ VARIANTS = {
     "unit only": [],
     "heading path": ["heading_path"],
     "section + quantities": ["section", "quantities"],
+    "kind + section": ["kind", "section"],
     "kind + section + quantities (default)": ["kind", "section", "quantities"],
     "kind + section + heading path + quantities": [
         "kind",
