@@ -314,9 +314,7 @@ def _load_tagger(model: str, *, quantize: bool, backend: str, dtype: str = "floa
 
     try:
         return ReportTagger.from_pretrained(model, quantize=quantize, backend=backend, dtype=dtype)
-    except ImportError as exc:  # the ONNX extra is optional
-        raise CLIError(str(exc)) from exc
-    except ValueError as exc:  # a combination of options that does not exist
+    except (ImportError, ValueError) as exc:  # the ONNX extra is missing; options that clash
         raise CLIError(str(exc)) from exc
 
 
