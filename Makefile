@@ -33,7 +33,7 @@ $(BASE)/sectioncls_base.json: $(STAMP) $(wildcard examples/reports/*.txt) src/se
 model: $(MODEL)/sectioncls.json
 $(MODEL)/sectioncls.json: | $(BASE)/sectioncls_base.json
 	@echo "Training the default model (5 to 8 minutes on 2 CPU cores)..."
-	time $(CLI) train --config configs/train-default.yaml --cv-results docs/results/cv-results.json
+	time $(CLI) train --config configs/train-default.yaml
 
 demo: model
 	mkdir -p $(OUT)

@@ -1,14 +1,23 @@
-"""How annotations/reports.json was made: the four example reports through a real Label Studio.
+"""How the committed exports were made: reports and readers' worksheets through a real Label
+Studio.
+
+- `--set real` (annotations/reports.json): the four example reports in examples/reports,
+  worksheets in annotations/worksheets/;
+- `--set synthetic` (annotations/synthetic.json): the written reports in
+  annotations/synthetic/reports, worksheets in annotations/synthetic/worksheets/, every task
+  marked `source: synthetic` so that no reported real figure can include them.
 
 1. push the reports (one task per unit) into the project;
 2. enter each annotator's decisions through the annotation API — annotator 1 (the token's user)
-   labelled every unit, annotator 2 (a second user) re-labelled a random 15% blind to the first;
-   the decisions are the readers' own, kept in annotations/worksheets/ as they wrote them;
-3. pull the project's snapshot export into annotations/<project>.json.
+   labelled every unit, annotator 2 (a second user) re-labelled a random 15% blind to the first,
+   and where they disagree an adjudicator's decision is marked ground truth
+   (`*.adjudicated.jsonl`); the decisions are the readers' own, kept in the worksheets as they
+   wrote them;
+3. pull the project's snapshot export.
 
 Needs a running server (`sectioncls studio serve`). Tasks are matched on doc id + unit index and
 the unit text is checked, so a worksheet that no longer fits the segmenter is an error.
-Run: .venv/bin/python scripts/build_dataset.py [--project reports]
+Run: .venv/bin/python scripts/build_dataset.py --set real|synthetic
 """
 
 from __future__ import annotations
@@ -24,7 +33,23 @@ from sectioncls.studio.client import StudioClient, StudioError
 from sectioncls.textio import doc_id_from_path, read_report
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKSHEETS = ROOT / "annotations" / "worksheets"
+SETS = {
+    # name: (project, reports folder, worksheets folder, export, extra task data)
+    "real": (
+        "reports",
+        "examples/reports",
+        "annotations/worksheets",
+        "annotations/reports.json",
+        {},
+    ),
+    "synthetic": (
+        "synthetic",
+        "annotations/synthetic/reports",
+        "annotations/synthetic/worksheets",
+        "annotations/synthetic.json",
+        {"source": "synthetic"},
+    ),
+}
 
 
 def read_worksheet(path: Path) -> list[dict]:
@@ -42,26 +67,34 @@ def second_user(client: StudioClient, username: str) -> int:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--project", default="reports")
-    ap.add_argument("--output", default=None, help="default annotations/<project>.json")
+    ap.add_argument("--set", choices=list(SETS), default="real")
     args = ap.parse_args()
+    project, report_dir, sheet_dir, output, extra = SETS[args.set]
+    worksheets = ROOT / sheet_dir
 
     client = StudioClient.connect()
     client.check()
-    reports = sorted((ROOT / "examples" / "reports").glob("*.txt"))
-    result = client.push([(doc_id_from_path(p), read_report(p)) for p in reports], args.project)
+    reports = sorted((ROOT / report_dir).glob("*.txt"))
+    result = client.push(
+        [(doc_id_from_path(p), read_report(p)) for p in reports], project, extra_data=extra
+    )
     print(f"pushed {len(reports)} reports: {result}", file=sys.stderr)
 
-    pid = client.require_project(args.project)
+    pid = client.require_project(project)
     tasks = {
         (t["data"]["doc_id"], int(t["data"]["unit_index"])): t
         for t in client.tasks(pid, with_annotations=True)
     }
     annotator2 = second_user(client, "annotator2")
     me = int(client.ls.users.whoami().id)
-    sheets = [(p, None) for p in sorted(WORKSHEETS.glob("*.annotator1.jsonl"))]
-    sheets += [(p, annotator2) for p in sorted(WORKSHEETS.glob("*.annotator2.jsonl"))]
-    for path, user in sheets:
+    first = [p for p in sorted(worksheets.glob("*.jsonl")) if p.stem.count(".") == 0]
+    first += sorted(worksheets.glob("*.annotator1.jsonl"))
+    sheets = [(p, None, False) for p in first]
+    sheets += [(p, annotator2, False) for p in sorted(worksheets.glob("*.annotator2.jsonl"))]
+    adjudicated = sorted(worksheets.glob("*.adjudicated.jsonl"))
+    if adjudicated:  # disagreements of the two passes, decided by a third reader
+        sheets += [(p, second_user(client, "adjudicator"), True) for p in adjudicated]
+    for path, user, ground_truth in sheets:
         rows = read_worksheet(path)
         for row in tqdm(rows, desc=path.name, unit="unit", file=sys.stderr):
             key = (row["doc_id"], int(row["unit_index"]))
@@ -76,8 +109,14 @@ def main() -> int:
             done_by = {a.get("completed_by") for a in task.get("annotations") or []}
             if (user or me) in done_by:
                 continue  # idempotent: this annotator's label is already there
-            client.annotate(task["id"], row["category"], bool(row["metric"]), completed_by=user)
-    pulled = client.pull(args.project, args.output)
+            client.annotate(
+                task["id"],
+                row["category"],
+                bool(row["metric"]),
+                completed_by=user,
+                ground_truth=ground_truth,
+            )
+    pulled = client.pull(project, ROOT / output)
     print(f"wrote {pulled.path}: {pulled.n_tasks} tasks, {pulled.n_annotations} annotations")
     return 0
 

@@ -86,3 +86,54 @@ def test_model_in_cross_validation(dataset, tiny_bert_dir, tmp_path):
     assert len(model_folds) == 6  # 3 reports x 2 seeds
     assert results["train_seconds_mean"] > 0
     assert not (tmp_path / "m.work").exists()
+
+
+@pytest.fixture
+def mixed(dataset):
+    """doc0–doc2 real; w1–w3 written (source: synthetic), two of them of kind "plan-only"."""
+    from datasets import concatenate_datasets
+
+    written = []
+    for i, doc in enumerate(("doc0", "doc1", "doc2")):
+        part = dataset.filter(lambda r, d=doc: r["doc_id"] == d)
+        part = part.map(lambda r, n=i: {"doc_id": f"w{n + 1}", "source": "synthetic"})
+        written.append(part)
+    return concatenate_datasets([dataset, *written])
+
+
+def test_written_reports_always_train_and_are_never_held_out(mixed):
+    results = cross_validate(mixed, CATS, progress=False)
+    assert {f["held_out"] for f in results["folds"]} == {"doc0", "doc1", "doc2"}
+    from sectioncls.evaluation import real_folds
+
+    for fold in real_folds(mixed):
+        assert {"w1", "w2", "w3"} <= set(fold.train["doc_id"])
+        assert set(fold.tests["as written"]["source"]) == {"real"}
+
+
+def test_perturbed_copies_are_scored_beside_the_report(dataset):
+    from sectioncls.evaluation import real_folds
+
+    text = "\n".join(u[0] for u in _UNITS) + "\n"
+    folds = real_folds(dataset, {"doc0": text, "doc1": "不是这份报告\n"})
+    tests = {f.name: set(f.tests) for f in folds}
+    assert {"reworded headings", "headings removed"} <= tests["doc0"]
+    assert tests["doc1"] == {"as written"}  # text and export disagree: nothing is carried
+    results = cross_validate(dataset, CATS, progress=False, folds=folds)
+    rule = results["tests"]["headings removed"]["section rule + number regex"]
+    assert rule["n_folds"] == 1
+    assert results["tests"]["reworded headings"]["section rule + number regex"]["pooled"]["n"] > 0
+
+
+def test_transfer_and_kind_folds(mixed):
+    from sectioncls.evaluation import group_folds, transfer_fold
+
+    (fold,) = transfer_fold(mixed)
+    assert set(fold.train["source"]) == {"synthetic"}
+    assert set(fold.tests["as written"]["source"]) == {"real"}
+    folds = group_folds(mixed, {"w1": "plan-only", "w2": "plan-only", "w3": "summary"})
+    assert [f.name for f in folds] == ["plan-only", "summary"]
+    assert set(folds[0].tests["as written"]["doc_id"]) == {"w1", "w2"}
+    assert "w1" not in set(folds[0].train["doc_id"]) and "doc0" in set(folds[0].train["doc_id"])
+    with pytest.raises(ValueError, match="transfer needs"):
+        transfer_fold(mixed.filter(lambda r: r["source"] == "real"))

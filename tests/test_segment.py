@@ -368,3 +368,65 @@ def test_property_segmentation_is_deterministic_and_stable_under_prefix_lines(te
     assert [(u.text, u.start - len(prefix)) for u in body][-len(units) or len(body) :] == [
         (u.text, u.start) for u in units
     ][-len(units) or len(units) :]
+
+
+# --- page chrome, wrappers and titles of other sites and issuers ---------------------------------
+CHROME_LINES = [
+    "当前位置：首页 > 政务公开 > 工作总结",
+    "您的位置: 首页 » 信息公开",
+    "首页 > 信息公开 > 政府信息公开年报",
+    "[ 索引号 ] | 11330300/2024-00012 | [ 发文字号 ] | |",
+    "索引号：\t1133/2024-08\t主题分类：\t市场监管",
+    "WELCOME TO 某某市人民政府",
+    "欢迎访问某某市医疗保障局网站",
+    "【打印本页】　【关闭窗口】",
+    "（此件主动公开）",
+    "青农发〔2025〕3号",
+    "抄送：县委办公室，县人民政府办公室。",
+    "某县教育局办公室                2024年2月26日印发",
+    "2024327",
+    "20241227",
+    "（2023年11月8日）",
+    "发布者：党政办　发布时间：2023-12-28　阅读次数：",
+    "（责任编辑：周雯）",
+    "述职人：柳塘街道党工委书记　何振邦",
+    "主辦單位：沙汀區人民政府辦公室　　網站標識碼：3309120017",
+]
+
+
+@pytest.mark.parametrize("line", CHROME_LINES)
+def test_chrome_of_other_sites_is_meta(line):
+    units = segment("某局2024年工作总结\n" + line + "\n全年办结案件12件。\n")
+    assert [u.kind for u in units if u.text == line.strip()] == ["meta"], units
+
+
+def test_wrapper_title_addressee_and_signature():
+    text = (
+        "某县教育局关于印发《某县教育局2025年工作要点》的通知\n某教〔2025〕6号\n"
+        "各乡镇中心学校，县直各学校：\n现将《某县教育局2025年工作要点》印发给你们，请认真落实。\n"
+        "某县教育局\n2025年2月26日\n（此件主动公开）\n某县教育局2025年工作要点\n一、总体要求\n"
+        "坚持稳中求进。\n"
+    )
+    units = segment(text)
+    kinds = {u.text: (u.kind, u.level) for u in units}
+    assert kinds["某县教育局关于印发《某县教育局2025年工作要点》的通知"] == ("heading", 0)
+    assert kinds["各乡镇中心学校，县直各学校："][0] == "meta"
+    assert kinds["某县教育局"][0] == "meta"  # the notice's signature
+    assert kinds["某县教育局2025年工作要点"] == ("heading", 0)  # the inner title
+    # a plan-only document: every part is a plan, even under a heading the rule cannot read
+    assert units[-1].section == "plan"
+
+
+def test_a_transition_is_not_a_title_and_the_body_name_at_the_end_is_a_signature():
+    text = "某镇2024年工作总结\n现将有关情况报告如下：\n全年完成投资3亿元。\n某镇人民政府\n"
+    kinds = [(u.text, u.kind, u.level) for u in segment(text)]
+    assert kinds[1] == ("现将有关情况报告如下：", "sentence", None)
+    assert kinds[-1] == ("某镇人民政府", "meta", None)
+
+
+def test_door_portal_sentence_is_not_chrome():
+    # "…门户网站…" inside a result sentence of an information-disclosure report is text.
+    units = segment(
+        "某委2024年政府信息公开工作年度报告\n全年通过委门户网站主动公开政府信息1436条。\n"
+    )
+    assert units[-1].kind == "sentence"

@@ -247,3 +247,33 @@ def test_cli_train_puts_cross_validation_into_the_model_card(tiny_bert_dir, expo
     assert main([*args, "--cv-results", str(cv)]) == 0
     card = (out / "README.md").read_text("utf-8")
     assert "Leave-one-report-out" in card and "| fine-tuned tagger | 0.900 ± 0.010" in card
+
+
+def test_context_dropout_blanks_place_fields_only_in_training(tiny_bert_dir):
+    from sectioncls.base_model import load_tokenizer
+    from sectioncls.training import ContextCollator
+
+    tok = load_tokenizer(str(tiny_bert_dir))
+    row = {"text": "全年办结案件12件。", "kind": "sentence", "heading_path": "一、工作情况",
+           "section": "", "title": "某局2024年工作总结", "prev_text": "", "next_text": "",
+           "category": 0, "metric": 1}  # fmt: skip
+    ctx = ["kind", "title", "headings", "quantities"]
+    never = ContextCollator(tok, ctx, 64, dropout=0.0)([row] * 4)
+    always = ContextCollator(tok, ctx, 64, dropout=0.999)([row] * 4)
+    assert never["input_ids"].shape[1] > always["input_ids"].shape[1]
+    assert never["labels"].tolist() == [0] * 4 and never["metric_labels"].tolist() == [1.0] * 4
+    some = ContextCollator(tok, ctx, 64, dropout=0.5, seed=1)([row] * 64)
+    widths = some["attention_mask"].sum(1).unique()
+    assert len(widths) > 1  # drawn per unit
+    with pytest.raises(ConfigError, match="context_dropout"):
+        TrainConfig(context_dropout=1.0)
+
+
+def test_train_with_context_dropout_and_title(tiny_bert_dir, export_file, tmp_path):
+    out = tmp_path / "model"
+    cfg = tiny_config(
+        tiny_bert_dir, export_file, out, context=["kind", "title", "headings"], context_dropout=0.3
+    )
+    result, _ = train(cfg, progress=False)
+    assert result.n_train == 48
+    assert SectionClsModel.from_pretrained(out).config.context == ["kind", "title", "headings"]

@@ -251,9 +251,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     schema = cfg.load_schema()
     dataset, build = load_dataset(cfg.annotation_files(), schema)
     print(build.summary(), file=sys.stderr)
+    folds = _folds(args, dataset["train"])
     results = cross_validate(
         dataset["train"],
         list(schema.categories),
+        folds=folds,
         cfg=None if args.baselines_only else cfg,
         seeds=tuple(args.seeds),
         progress=not args.quiet,
@@ -268,6 +270,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"\nmean training time per fold: {results['train_seconds_mean']:.0f} s")
     print("\nwrote " + ", ".join(str(p) for p in written), file=sys.stderr)
     return 0
+
+
+def _folds(args: argparse.Namespace, ds):
+    """The evaluation design named by --folds (see `sectioncls.evaluation`)."""
+    from .evaluation import group_folds, real_folds, transfer_fold
+
+    if args.folds == "real":
+        texts = {}
+        if args.reports:
+            for path in expand_inputs([args.reports]):
+                texts[doc_id_from_path(path)] = read_report(path)
+        return real_folds(ds, texts, held_out=args.held_out)
+    if args.folds == "transfer":
+        return transfer_fold(ds)
+    if not args.groups:
+        raise CLIError("--folds kind needs --groups FILE (a CSV with doc_id and a group column)")
+    import csv
+
+    try:
+        with open(args.groups, encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise CLIError(f"{args.groups}: cannot read the groups file ({exc})") from exc
+    if not rows or "doc_id" not in rows[0] or args.group_column not in rows[0]:
+        raise CLIError(f"{args.groups}: needs the columns doc_id and {args.group_column}")
+    return group_folds(ds, {r["doc_id"]: r[args.group_column] for r in rows})
 
 
 def _write_json(path: Path, data) -> None:
@@ -440,6 +468,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--held-out", nargs="+", metavar="DOC", help="only these folds (doc id prefixes, e.g. 004)"
     )
+    p.add_argument(
+        "--folds",
+        choices=("real", "transfer", "kind"),
+        default="real",
+        help="real: leave one real report out, written reports always train (default); "
+        "transfer: train on written reports only, score the real ones; kind: leave one group "
+        "of written reports out (--groups)",
+    )
+    p.add_argument(
+        "--reports",
+        default="examples/reports",
+        help="the real reports' texts: each fold also scores perturbed copies of its held-out "
+        "report ('' to skip)",
+    )
+    p.add_argument("--groups", help="CSV with doc_id and a group column, for --folds kind")
+    p.add_argument("--group-column", default="doc_kind", help="the group column of --groups")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_config_flags(p)
     p.set_defaults(func=cmd_evaluate)

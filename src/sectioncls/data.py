@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from sectioncls.inputs import RECORD_FIELDS, record_defaults
 from sectioncls.schema import CATEGORY_CONTROL, METRIC_CHOICE, LabelSchema
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ __all__ = [
 PathLike = str | os.PathLike[str]
 TieMode = Literal["skip", "raise"]
 # Task data fields copied into every row (besides the labels).
-TEXT_FIELDS = ("text", "heading_path", "prev_text", "next_text", "kind", "section", "doc_id")
+TEXT_FIELDS = (*RECORD_FIELDS, "doc_id", "source")
 
 
 class AnnotationError(ValueError):
@@ -305,11 +306,11 @@ def build_rows(
         if label is None:
             out.n_unannotated += 1
             continue
-        row: dict[str, Any] = {k: d.get(k) for k in TEXT_FIELDS}
         # None -> "" everywhere (section too), as the tagger builds its inputs at inference
-        for k in ("text", "heading_path", "prev_text", "next_text", "kind", "section"):
-            row[k] = "" if row[k] is None else str(row[k])
-        row["doc_id"] = str(row["doc_id"])
+        row: dict[str, Any] = record_defaults(d)
+        row["doc_id"] = str(d["doc_id"])
+        # Written (synthetic) reports train the model but are never a reported real figure.
+        row["source"] = str(d.get("source") or "real")
         row["unit_index"] = int(d["unit_index"])
         row["category"] = schema.category2id[label.category]
         row["metric"] = label.metric
@@ -338,13 +339,9 @@ def features(schema: LabelSchema | None = None) -> Features:
     schema = schema or LabelSchema.default()
     return Features(
         {
-            "text": Value("string"),
-            "heading_path": Value("string"),
-            "prev_text": Value("string"),
-            "next_text": Value("string"),
-            "kind": Value("string"),
-            "section": Value("string"),
+            **{k: Value("string") for k in RECORD_FIELDS},
             "doc_id": Value("string"),
+            "source": Value("string"),
             "unit_index": Value("int32"),
             "category": ClassLabel(names=list(schema.categories)),
             "metric": ClassLabel(names=["no", "yes"]),

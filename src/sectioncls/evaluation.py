@@ -12,6 +12,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,21 @@ import numpy as np
 
 from .data import leave_one_report_out
 from .metrics import classification_figures
+from .perturb import PERTURBATIONS, perturb_report
 from .quantities import extract_quantities
 from .textio import atomic_write
 
 __all__ = [
+    "AS_WRITTEN",
     "BASELINES",
+    "Fold",
+    "SystemRun",
     "cross_validate",
+    "group_folds",
+    "real_folds",
     "rule_baseline",
     "tfidf_baseline",
+    "transfer_fold",
     "write_report",
 ]
 
@@ -37,43 +45,70 @@ def _baseline_text(row: dict[str, Any]) -> str:
     return f"{row['text']} | {row['heading_path']}"
 
 
-def tfidf_baseline(train, test, categories: list[str], seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Character 1–3-gram TF-IDF + logistic regression, one model per answer; same input as
-    the tagger (unit + heading path)."""
+@dataclass(slots=True)
+class Fold:
+    """One train/test split: the model trains once and is scored on every test set (the
+    held-out report as written, and perturbed copies of it)."""
+
+    name: str
+    train: Any  # datasets.Dataset
+    tests: dict[str, Any]
+
+
+@dataclass(slots=True)
+class SystemRun:
+    """What one system returns for a fold: (category probs, metric probs) per test set."""
+
+    predictions: dict[str, tuple[np.ndarray, np.ndarray]]
+    train_seconds: float | None = None
+
+
+def tfidf_baseline(train, tests, categories: list[str], seed: int) -> SystemRun:
+    """Character 1–3-gram TF-IDF + logistic regression, one model per answer; input: the unit
+    and its heading path."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
     vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), min_df=1, sublinear_tf=True)
     x_train = vec.fit_transform([_baseline_text(r) for r in train])
-    x_test = vec.transform([_baseline_text(r) for r in test])
     y_cat = np.asarray(train["category"])
     clf = LogisticRegression(max_iter=2000, class_weight="balanced", C=10.0, random_state=seed)
     clf.fit(x_train, y_cat)
-    p_cat = np.zeros((len(test), len(categories)))
-    p_cat[:, clf.classes_] = clf.predict_proba(x_test)
     y_metric = np.asarray(train["metric"])
-    if len(set(y_metric.tolist())) < 2:
-        p_metric = np.full(len(test), float(y_metric[0]))
-    else:
+    mclf = None
+    if len(set(y_metric.tolist())) > 1:
         mclf = LogisticRegression(max_iter=2000, class_weight="balanced", C=10.0, random_state=seed)
         mclf.fit(x_train, y_metric)
-        p_metric = mclf.predict_proba(x_test)[:, 1]
-    return p_cat, p_metric
+    out = {}
+    for name, test in tests.items():
+        x_test = vec.transform([_baseline_text(r) for r in test])
+        p_cat = np.zeros((len(test), len(categories)))
+        p_cat[:, clf.classes_] = clf.predict_proba(x_test)
+        if mclf is None:
+            p_metric = np.full(len(test), float(y_metric[0]))
+        else:
+            p_metric = mclf.predict_proba(x_test)[:, 1]
+        out[name] = (p_cat, p_metric)
+    return SystemRun(out)
 
 
-def rule_baseline(train, test, categories: list[str], seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The segmenter's section (from the top-level headings) as the category, `other` outside
-    any section; metric = the unit contains a number with a unit."""
+def rule_baseline(train, tests, categories: list[str], seed: int) -> SystemRun:
+    """The segmenter's section (from the top-level headings' keywords) as the category, `other`
+    outside any section; metric = the unit contains a number with a unit."""
     index = {c: i for i, c in enumerate(categories)}
-    p_cat = np.zeros((len(test), len(categories)))
-    p_metric = np.zeros(len(test))
-    for i, row in enumerate(test):
-        section = row["section"] if row["section"] in index else "other"
-        p_cat[i, index[section]] = 1.0
-        p_metric[i] = 1.0 if extract_quantities(row["text"]) else 0.0
-    return p_cat, p_metric
+    out = {}
+    for name, test in tests.items():
+        p_cat = np.zeros((len(test), len(categories)))
+        p_metric = np.zeros(len(test))
+        for i, row in enumerate(test):
+            section = row["section"] if row["section"] in index else "other"
+            p_cat[i, index[section]] = 1.0
+            p_metric[i] = 1.0 if extract_quantities(row["text"]) else 0.0
+        out[name] = (p_cat, p_metric)
+    return SystemRun(out)
 
 
+MODEL = "fine-tuned tagger"
 BASELINES: dict[str, Callable] = {
     "TF-IDF char n-gram + LR": tfidf_baseline,
     "section rule + number regex": rule_baseline,
@@ -81,26 +116,132 @@ BASELINES: dict[str, Callable] = {
 
 
 def _model_system(cfg, progress: bool) -> Callable:
-    from .training import encode_dataset, predict_dataset, train
+    def run(train_ds, tests, categories, seed) -> SystemRun:
+        import shutil
 
-    def run(train_ds, test_ds, categories, seed):
-        fold_cfg = dataclasses.replace(cfg, seed=seed, dev_reports=[], resume=False)
         from datasets import DatasetDict
 
+        from .training import encode_dataset, predict_dataset, train
+
+        fold_cfg = dataclasses.replace(cfg, seed=seed, dev_reports=[], resume=False)
         result, trainer = train(
             fold_cfg, progress=progress, save=False, dataset=DatasetDict({"train": train_ds})
         )
         tokenizer = trainer.processing_class
-        encoded = encode_dataset(test_ds, tokenizer, fold_cfg.context, fold_cfg.max_seq_length)
-        p_cat, p_metric = predict_dataset(trainer, encoded)
-        import shutil
-
+        out = {}
+        for name, test in tests.items():
+            encoded = encode_dataset(test, tokenizer, fold_cfg.context, fold_cfg.max_seq_length)
+            out[name] = predict_dataset(trainer, encoded)
         shutil.rmtree(Path(trainer.args.output_dir), ignore_errors=True)
-        return p_cat, p_metric, result.train_seconds
+        return SystemRun(out, result.train_seconds)
 
     return run
 
 
+# ----------------------------------------------------------------------------- folds
+AS_WRITTEN = "as written"
+
+
+def _rows_dataset(rows: list[dict[str, Any]], like):
+    from datasets import Dataset
+
+    return Dataset.from_list(rows, features=like.features)
+
+
+def perturbed_tests(test_ds, text: str, seed: int = 0) -> dict[str, Any]:
+    """The held-out report perturbed (see `sectioncls.perturb`), gold labels carried over."""
+    from .inputs import unit_records
+
+    gold = {int(r["unit_index"]): r for r in test_ds}
+    units_gold = sorted(gold)
+    from .segment import segment
+
+    units = segment(text)
+    if [u.index for u in units] != units_gold or any(
+        gold[u.index]["text"] != u.text for u in units
+    ):
+        return {}  # the export does not fit the segmenter's units of this text: nothing to carry
+    categories = [test_ds.features["category"].int2str(gold[u.index]["category"]) for u in units]
+    out = {}
+    for name in PERTURBATIONS:
+        p = perturb_report(text, categories, name, seed=seed)
+        if p is None:
+            continue
+        rows = []
+        for u, rec, src in zip(p.units, unit_records(p.units), p.source_index, strict=True):
+            if src is None:
+                continue
+            g = gold[src]
+            rows.append({**g, **rec, "unit_index": u.index, "section": u.section or ""})
+        if rows:
+            out[name] = _rows_dataset(rows, test_ds)
+    return out
+
+
+def real_folds(
+    dataset,
+    texts: dict[str, str] | None = None,
+    held_out: Sequence[str] | None = None,
+) -> list[Fold]:
+    """Leave-one-report-out over the real reports; written reports always train. With the
+    reports' texts, each fold also scores perturbed copies of its held-out report."""
+    real = dataset.filter(lambda r: r["source"] == "real")
+    written = dataset.filter(lambda r: r["source"] != "real")
+    reports = sorted(set(real["doc_id"]))
+    if held_out:
+        reports = [d for d in reports if any(d.startswith(h) for h in held_out)]
+        if not reports:
+            raise ValueError(f"no real report matches held_out={list(held_out)}")
+    elif len(reports) < 2:
+        raise ValueError(f"leave-one-report-out needs at least 2 real reports, found {reports}")
+    from datasets import concatenate_datasets
+
+    folds = []
+    for doc in reports:
+        train = concatenate_datasets([real.filter(lambda r, d=doc: r["doc_id"] != d), written])
+        test = real.filter(lambda r, d=doc: r["doc_id"] == d)
+        tests = {AS_WRITTEN: test}
+        if texts and doc in texts:
+            tests.update(perturbed_tests(test, texts[doc]))
+        folds.append(Fold(doc, train, tests))
+    return folds
+
+
+def transfer_fold(dataset) -> list[Fold]:
+    """Trained on the written corpus only, scored on every real report."""
+    real = dataset.filter(lambda r: r["source"] == "real")
+    written = dataset.filter(lambda r: r["source"] != "real")
+    if not len(real) or not len(written):
+        raise ValueError("transfer needs both real and written (source: synthetic) units")
+    return [Fold("written → real", written, {AS_WRITTEN: real})]
+
+
+def group_folds(dataset, groups: dict[str, str]) -> list[Fold]:
+    """Leave-one-group-out over written reports (e.g. one document kind at a time): the
+    group's reports are scored by a model trained on everything else, real reports included."""
+    by_group: dict[str, set[str]] = {}
+    for doc in set(dataset.filter(lambda r: r["source"] != "real")["doc_id"]):
+        if doc in groups:
+            by_group.setdefault(groups[doc], set()).add(doc)
+    folds = []
+    for group, docs in sorted(by_group.items()):
+        train = dataset.filter(lambda r, ds=docs: r["doc_id"] not in ds)
+        test = dataset.filter(lambda r, ds=docs: r["doc_id"] in ds)
+        folds.append(Fold(group, train, {AS_WRITTEN: test}))
+    if not folds:
+        raise ValueError("no written report is named in the groups file")
+    return folds
+
+
+def leave_one_report_out_folds(dataset) -> list[Fold]:
+    """Plain leave-one-report-out over every report (the data has no written part)."""
+    return [
+        Fold(doc, split["train"], {AS_WRITTEN: split["dev"]})
+        for doc, split in leave_one_report_out(dataset)
+    ]
+
+
+# ----------------------------------------------------------------------------- running
 def cross_validate(
     dataset,
     categories: list[str],
@@ -112,83 +253,95 @@ def cross_validate(
     log: Callable[[str], None] | None = None,
     on_fold: Callable[[list[dict[str, Any]]], None] | None = None,
     held_out: Sequence[str] | None = None,
+    folds: list[Fold] | None = None,
 ) -> dict[str, Any]:
-    """Run every system on every leave-one-report-out fold (and seed). `cfg` (a TrainConfig)
-    adds the fine-tuned model; without it only the baselines run. `held_out` (doc id
-    prefixes) keeps only those folds, for quick ablations."""
+    """Run every system on every fold (and seed), scoring each fold's test sets. `cfg` (a
+    TrainConfig) adds the fine-tuned model; without it only the baselines run. Without
+    `folds`, leave-one-report-out over the real reports (written ones always train)."""
+    if folds is None:
+        has_source = "source" in dataset.column_names
+        if has_source and set(dataset["source"]) != {"real"}:
+            folds = real_folds(dataset, held_out=held_out)
+        else:
+            folds = leave_one_report_out_folds(dataset)
+            if held_out:
+                folds = [f for f in folds if any(f.name.startswith(h) for h in held_out)]
+                if not folds:
+                    raise ValueError(f"no report matches held_out={list(held_out)}")
     systems: dict[str, Callable] = {}
     if cfg is not None:
-        systems["fine-tuned tagger"] = _model_system(cfg, progress)
+        systems[MODEL] = _model_system(cfg, progress)
     if baselines:
         systems.update(BASELINES)
-    folds: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
-    pooled: dict[str, dict[str, list]] = {
-        n: {"y": [], "p": [], "ym": [], "pm": []} for n in systems
-    }
+    pooled: dict[tuple[str, str], dict[str, list]] = {}
     train_seconds: list[float] = []
-    splits = list(leave_one_report_out(dataset))
-    if held_out:
-        splits = [(d, sp) for d, sp in splits if any(d.startswith(h) for h in held_out)]
-        if not splits:
-            raise ValueError(f"no report matches held_out={list(held_out)}")
     # Seeds outermost: after the first seed there is a complete cross-validation to report.
     for seed in seeds:
-        for held_out, split in splits:
-            train_ds, test_ds = split["train"], split["dev"]
-            y_cat = list(test_ds["category"])
-            y_metric = list(test_ds["metric"])
+        for fold in folds:
             for name, system in systems.items():
-                if seed != seeds[0] and name != "fine-tuned tagger":
+                if seed != seeds[0] and name != MODEL:
                     continue  # the baselines are deterministic given the fold
                 t0 = time.perf_counter()
-                out = system(train_ds, test_ds, categories, seed)
-                p_cat, p_metric = out[0], out[1]
-                if len(out) > 2:
-                    train_seconds.append(out[2])
-                figs = classification_figures(categories, y_cat, p_cat, y_metric, p_metric)
-                folds.append(
-                    {
-                        "system": name,
-                        "held_out": held_out,
-                        "seed": seed,
-                        "seconds": round(time.perf_counter() - t0, 1),
-                        **figs,
-                    }
-                )
-                if log:
-                    log(
-                        f"{name:<30} held out {held_out}  seed {seed}: category macro-F1 "
-                        f"{figs['category_macro_f1']:.3f}, metric F1 {figs['metric_f1']:.3f}"
+                run: SystemRun = system(fold.train, fold.tests, categories, seed)
+                if run.train_seconds is not None:
+                    train_seconds.append(run.train_seconds)
+                for test_name, test in fold.tests.items():
+                    p_cat, p_metric = run.predictions[test_name]
+                    y_cat, y_metric = list(test["category"]), list(test["metric"])
+                    figs = classification_figures(categories, y_cat, p_cat, y_metric, p_metric)
+                    rows.append(
+                        {
+                            "system": name,
+                            "held_out": fold.name,
+                            "test": test_name,
+                            "seed": seed,
+                            "seconds": round(time.perf_counter() - t0, 1),
+                            **figs,
+                        }
                     )
+                    if log:
+                        log(
+                            f"{name:<28} {fold.name} [{test_name}] seed {seed}: category "
+                            f"macro-F1 {figs['category_macro_f1']:.3f}, metric F1 "
+                            f"{figs['metric_f1']:.3f}"
+                        )
+                    if seed == seeds[0]:
+                        pool = pooled.setdefault(
+                            (test_name, name), {"y": [], "p": [], "ym": [], "pm": []}
+                        )
+                        pool["y"].extend(y_cat)
+                        pool["p"].extend(np.asarray(p_cat).tolist())
+                        pool["ym"].extend(y_metric)
+                        pool["pm"].extend(np.asarray(p_metric).tolist())
+                        first = name == MODEL or (cfg is None and name == next(iter(systems)))
+                        if first and test_name == AS_WRITTEN:
+                            errors.extend(_errors(test, categories, p_cat, p_metric, fold.name))
                 if on_fold:  # long runs: keep what is done so far
-                    on_fold(folds)
-                if seed == seeds[0]:
-                    pooled[name]["y"].extend(y_cat)
-                    pooled[name]["p"].extend(p_cat.tolist())
-                    pooled[name]["ym"].extend(y_metric)
-                    pooled[name]["pm"].extend(np.asarray(p_metric).tolist())
-                    if name == "fine-tuned tagger" or (cfg is None and name == next(iter(systems))):
-                        errors.extend(_errors(test_ds, categories, p_cat, p_metric, held_out))
-    summary: dict[str, Any] = {}
-    for name in systems:
-        rows = [f for f in folds if f["system"] == name]
-        summary[name] = {
+                    on_fold(rows)
+    tests: dict[str, dict[str, Any]] = {}
+    for (test_name, name), pool in pooled.items():
+        picked = [r for r in rows if r["system"] == name and r["test"] == test_name]
+        summary = {
             key: {
-                "mean": float(np.mean([r[key] for r in rows])),
-                "std": float(np.std([r[key] for r in rows])),
+                "mean": float(np.mean([r[key] for r in picked])),
+                "std": float(np.std([r[key] for r in picked])),
             }
             for key in SUMMARY_KEYS
         }
-        pool = pooled[name]
-        summary[name]["pooled"] = classification_figures(
+        summary["pooled"] = classification_figures(
             categories, pool["y"], np.asarray(pool["p"]), pool["ym"], np.asarray(pool["pm"])
         )
+        summary["n_folds"] = len({r["held_out"] for r in picked})
+        tests.setdefault(test_name, {})[name] = summary
     return {
         "categories": categories,
         "seeds": list(seeds),
-        "systems": summary,
-        "folds": folds,
+        "folds_kind": [f.name for f in folds],
+        "systems": tests.get(AS_WRITTEN, {}),
+        "tests": tests,
+        "folds": rows,
         "errors": errors,
         "train_seconds_mean": float(np.mean(train_seconds)) if train_seconds else None,
     }
@@ -232,6 +385,11 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
     written.append(out / "results.json")
     cats = results["categories"]
     lines = [results_table(results), ""]
+    for test_name, systems in (results.get("tests") or {}).items():
+        if test_name == AS_WRITTEN:
+            continue
+        lines += [f"Perturbed held-out reports: {test_name}", ""]
+        lines += [results_table({"systems": systems}), ""]
     for name, s in results["systems"].items():
         cm = s["pooled"]["confusion_matrix"]
         lines.append(f"Confusion matrix, {name} (rows gold, columns predicted; all folds pooled)")

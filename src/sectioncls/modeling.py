@@ -8,6 +8,7 @@ own config is stored inside ours, so a saved tagger needs no hub access to be re
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,6 +17,9 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
+
+from .inputs import CONTEXT_FIELDS as _CONTEXT_REGISTRY
+from .inputs import model_text
 
 __all__ = [
     "CHECKPOINT_FILES",
@@ -37,54 +41,24 @@ DEFAULT_CONTEXT = ("heading_path",)
 # head; `max` scores every token and takes the highest, since a metric is a property of one span
 # ("三个小区", "95.3%") and a mean over a long sentence dilutes it.
 METRIC_POOLING = ("mean", "max")
-CONTEXT_FIELDS = ("kind", "section", "heading_path", "quantities", "prev_text", "next_text")
-_CONTEXT_PREFIX = {
-    "kind": "",
-    "section": "",
-    "heading_path": "",
-    "quantities": "数:",
-    "prev_text": "上文:",
-    "next_text": "下文:",
-}
-
-
-_KIND_WORDS = {"heading": "标题", "sentence": "句子", "item": "条目", "meta": "页面信息"}
+CONTEXT_FIELDS = tuple(_CONTEXT_REGISTRY)
 
 
 def build_inputs(unit: dict[str, Any], context: tuple[str, ...] | list[str]) -> tuple[str, str]:
-    """The (first, second) text segment for one unit: the unit itself, then its context.
-
-    Context decides the hard cases (the same "一是强化政治建设。" is an achievement under
-    主要举措 and a plan under 工作打算), so the heading path and/or neighbours ride along as a
-    second segment that truncation cuts first.
-    """
-    parts = []
-    for name in context:
-        if name == "quantities":
-            # The numbers-with-units found in the unit: the metric head decides which of them
-            # are evidence (counts, money, rates) and which are names or dates.
-            # Written in Arabic digits: 三家 and 3家 are the same evidence.
-            from .quantities import arabic_numerals, extract_quantities
-
-            found = extract_quantities(str(unit.get("text") or ""))
-            value = " ".join(arabic_numerals(q.text) for q in found)
-        elif name == "kind":
-            # The segmenter's unit kind, in words the encoder knows: page chrome (meta) such
-            # as "关注 · 广州政府网" is otherwise mistaken for report text.
-            value = _KIND_WORDS.get(str(unit.get("kind") or ""), "")
-        else:
-            value = unit.get(name) or ""
-        if isinstance(value, list | tuple):
-            value = " › ".join(value)
-        if value:
-            parts.append(_CONTEXT_PREFIX[name] + str(value))
-    return str(unit.get("text") or ""), " | ".join(parts)
+    """The (first, second) text segment for one unit (see `sectioncls.inputs.model_text`)."""
+    return model_text(unit, context)
 
 
-def tokenize_units(tokenizer, units, context, max_seq_length: int):
+def tokenize_units(
+    tokenizer,
+    units,
+    context,
+    max_seq_length: int,
+    drop: Callable[[str], bool] | None = None,
+):
     """Tokenise many units in one call (fast tokenizers batch in Rust): the unit first, its
     context second; the longer of the two is cut first when the pair is too long."""
-    pairs = [build_inputs(u, context) for u in units]
+    pairs = [model_text(u, context, drop) for u in units]
     seconds = [b for _, b in pairs]
     return tokenizer(
         [a for a, _ in pairs],

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .inputs import unit_records
 from .modeling import CHECKPOINT_FILES, SectionClsModel, tokenize_units, write_checkpoint_marker
 from .onnx_backend import OnnxRunner, export_onnx, onnx_path
 from .quantities import Quantity, extract_quantities
@@ -354,16 +355,4 @@ class ReportTagger:
 
 def unit_inputs(units: Sequence[Unit]) -> list[dict[str, Any]]:
     """Unit dicts with the context fields the model reads (as Label Studio tasks carry them)."""
-    out = []
-    for i, u in enumerate(units):
-        out.append(
-            {
-                "text": u.text,
-                "heading_path": " › ".join(u.heading_path),
-                "prev_text": units[i - 1].text if i else "",
-                "next_text": units[i + 1].text if i + 1 < len(units) else "",
-                "section": u.section or "",
-                "kind": u.kind,
-            }
-        )
-    return out
+    return unit_records(units)

@@ -23,6 +23,7 @@ import torch
 import yaml
 
 from .data import AnnotationError, load_dataset
+from .inputs import PLACE_FIELDS, RECORD_FIELDS
 from .metrics import classification_figures, sigmoid, softmax
 from .modeling import (
     CHECKPOINT_FILES,
@@ -77,6 +78,10 @@ class TrainConfig:
     metric_weighting: str = "none"  # the same for metric positives (BCE pos_weight)
     metric_loss_weight: float = 1.0
     metric_pooling: str = "mean"  # mean | max (the metric head scores tokens, takes the max)
+    # Training only: blank each place field (title, headings, section, neighbours) of a unit
+    # with this probability, so the unit is still read by its own words when its place is
+    # missing or misleading in a new report.
+    context_dropout: float = 0.0
     dev_reports: list[str] = field(default_factory=list)  # report-level dev split
     early_stopping_patience: int | None = 2  # used only with a dev split
     freeze_embeddings: bool = False
@@ -115,6 +120,8 @@ class TrainConfig:
             raise bad("max_seq_length", "must be between 8 and 512")
         if self.encoder_layers is not None and self.encoder_layers < 1:
             raise bad("encoder_layers", "must be >= 1 (or null for all layers)")
+        if not 0 <= self.context_dropout < 1:
+            raise bad("context_dropout", "must be in [0, 1)")
         if not 0 <= self.warmup_ratio < 1:
             raise bad("warmup_ratio", "must be in [0, 1)")
         if not self.annotations:
@@ -197,6 +204,51 @@ def encode_dataset(dataset, tokenizer, context: list[str], max_seq_length: int):
     keep = {"input_ids", "attention_mask", "token_type_ids", "labels", "metric_labels"}
     encoded = dataset.map(encode, batched=True, desc="Tokenising")
     return encoded.remove_columns([c for c in encoded.column_names if c not in keep])
+
+
+class ContextCollator:
+    """Pads pre-tokenised rows, or tokenises raw rows per batch with context dropout.
+
+    Dropout must be drawn anew every epoch (a fixed blanking would only be another fixed
+    context), so the training split stays raw and is tokenised here; dev and test splits come
+    pre-tokenised and are only padded."""
+
+    def __init__(
+        self,
+        tokenizer,
+        context: list[str],
+        max_seq_length: int,
+        dropout: float = 0.0,
+        seed: int = 42,
+    ) -> None:
+        from transformers import DataCollatorWithPadding
+
+        self.tokenizer = tokenizer
+        self.context = list(context)
+        self.max_seq_length = max_seq_length
+        self.dropout = dropout
+        self.place = {c for c in self.context if c in PLACE_FIELDS}
+        self.rng = np.random.default_rng(seed)
+        self.pad = DataCollatorWithPadding(tokenizer)
+
+    def _drop(self, name: str) -> bool:
+        return name in self.place and bool(self.rng.random() < self.dropout)
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        if "input_ids" in features[0]:
+            return self.pad(features)
+        enc = tokenize_units(
+            self.tokenizer,
+            features,
+            self.context,
+            self.max_seq_length,
+            drop=self._drop if self.dropout > 0 else None,
+        )
+        rows = [{k: enc[k][i] for k in enc} for i in range(len(features))]
+        for row, f in zip(rows, features, strict=True):
+            row["labels"] = int(f["category"])
+            row["metric_labels"] = float(f["metric"])
+        return self.pad(rows)
 
 
 def class_weights(labels: list[int], n_classes: int, mode: str) -> torch.Tensor | None:
@@ -300,6 +352,8 @@ def _training_args(cfg: TrainConfig, work_dir: Path, has_dev: bool, progress: bo
         report_to="none",
         disable_tqdm=not progress,
         dataloader_num_workers=0,
+        remove_unused_columns=False,  # the collator reads the raw text columns
+        train_sampling_strategy="group_by_length",
         dataloader_pin_memory=torch.cuda.is_available(),
     )
 
@@ -358,7 +412,7 @@ def train(
     extra_metrics: dict[str, Any] | None = None,
 ) -> tuple[TrainResult, Any]:
     """Train one model. Returns the result and the `Trainer` (for predictions in CV)."""
-    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, set_seed
+    from transformers import EarlyStoppingCallback, set_seed
 
     set_seed(cfg.seed)
     schema = cfg.load_schema()
@@ -369,7 +423,11 @@ def train(
     if len(dataset["train"]) == 0:
         raise AnnotationError("the training split has no labelled units")
     tokenizer, model = build_model(cfg, schema)
-    train_ds = encode_dataset(dataset["train"], tokenizer, cfg.context, cfg.max_seq_length)
+    # Raw rows: the collator tokenises them per batch, with fresh context dropout each epoch.
+    # Their full-context token counts let the sampler batch similar lengths (less padding).
+    train_ds = dataset["train"].select_columns([*RECORD_FIELDS, "category", "metric"])
+    lengths = tokenize_units(tokenizer, train_ds, cfg.context, cfg.max_seq_length)["input_ids"]
+    train_ds = train_ds.add_column("length", [len(x) for x in lengths])
     has_dev = "dev" in dataset and len(dataset["dev"]) > 0
     dev_ds = (
         encode_dataset(dataset["dev"], tokenizer, cfg.context, cfg.max_seq_length)
@@ -389,7 +447,9 @@ def train(
         train_dataset=train_ds,
         eval_dataset=dev_ds,
         processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer),
+        data_collator=ContextCollator(
+            tokenizer, cfg.context, cfg.max_seq_length, cfg.context_dropout, cfg.seed
+        ),
         compute_metrics=_compute_metrics_fn(list(schema.categories)) if has_dev else None,
         callbacks=callbacks,
         class_weights=class_weights(

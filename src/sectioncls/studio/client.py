@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from sectioncls.schema import CATEGORY_CONTROL, HEADING_SEP, METRIC_CHOICE, LabelSchema
+from sectioncls.schema import CATEGORY_CONTROL, METRIC_CHOICE, LabelSchema
 from sectioncls.studio import StudioError
 from sectioncls.textio import atomic_write, doc_id_from_path, read_report
 
@@ -50,7 +50,7 @@ __all__ = [
 ReportInput = str | os.PathLike[str] | tuple[str, str]
 # Task data fields that define a unit; a task is "changed" when one of them differs.
 UNIT_FIELDS = (
-    "text", "doc_id", "unit_index", "kind", "heading_path", "section",
+    "text", "doc_id", "unit_index", "kind", "heading_path", "section", "title",
     "prev_text", "next_text", "start", "end",
 )  # fmt: skip
 
@@ -139,23 +139,23 @@ def default_export_path(project_title: str, root: str | os.PathLike[str] = "anno
     return Path(root) / f"{slug}.json"
 
 
-def task_data(units: Sequence[Unit], doc_id: str) -> list[dict[str, Any]]:
-    """Task data for every unit of one report, with its neighbours as read-only context."""
+def task_data(units: Sequence[Unit], doc_id: str, **extra: Any) -> list[dict[str, Any]]:
+    """Task data for every unit of one report: the model's own input fields (one builder,
+    `sectioncls.inputs.unit_records`), offsets and `extra` fields such as `source`."""
+    from sectioncls.inputs import unit_records
+
     out = []
-    for i, u in enumerate(units):
+    for u, record in zip(units, unit_records(units), strict=True):
         out.append(
             {
-                "text": u.text,
+                **record,
+                "section": u.section,
                 "doc_id": doc_id,
                 "unit_index": u.index,
-                "kind": u.kind,
-                "heading_path": HEADING_SEP.join(u.heading_path),
-                "section": u.section,
-                "prev_text": units[i - 1].text if i > 0 else "",
-                "next_text": units[i + 1].text if i + 1 < len(units) else "",
                 "start": u.start,
                 "end": u.end,
                 "unit_key": f"{doc_id}#{u.index}",
+                **extra,
             }
         )
     return out
@@ -393,8 +393,10 @@ class StudioClient:
         reports: Iterable[ReportInput],
         project_title: str,
         predictions: Predictor | None = None,
+        extra_data: dict[str, Any] | None = None,
     ) -> PushResult:
-        """Segment reports and make the project hold exactly one task per unit."""
+        """Segment reports and make the project hold exactly one task per unit; `extra_data`
+        goes into every task (e.g. {"source": "synthetic"} for written reports)."""
         from sectioncls.segment import segment
 
         docs = _load_reports(reports)
@@ -416,7 +418,7 @@ class StudioClient:
         for doc_id, text in docs:
             pushed_docs.add(doc_id)
             units = segment(text)
-            rows = task_data(units, doc_id)
+            rows = task_data(units, doc_id, **(extra_data or {}))
             preds: list[dict[str, Any]] | None = None
             if predictions is not None:
                 preds = predictions.predict_units(units)
