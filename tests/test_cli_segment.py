@@ -66,3 +66,19 @@ def test_all_inputs_failing_writes_nothing(tmp_path, capsys):
 def test_unmatched_glob_is_a_usage_error(tmp_path, capsys):
     assert main(["segment", str(tmp_path / "*.txt")]) == 2
     assert "no file matches" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`sectioncls segment … | true`: no traceback, the exit status of a SIGPIPE'd program."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sectioncls.cli", "segment", str(ROOT / "examples" / "reports")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader leaves before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err

@@ -77,6 +77,17 @@ def test_offsets_index_the_input_and_fields_are_complete(tagger):
     assert report.to_dict()["units"][0]["doc_id"] == "000"
 
 
+def test_part_is_the_predicted_category_of_the_top_heading(tagger):
+    report = tagger.tag(REPORTS[3].read_text("utf-8"))
+    top = min(u.level for u in report.units if u.kind == "heading" and u.level)
+    part = None
+    for u in report.units:
+        if u.kind == "heading" and u.level == top:
+            part = u.category
+        assert u.part == (None if u.kind == "meta" else part)
+    assert set(report.summary()) <= {"opening", *tagger.categories}
+
+
 def test_batch_and_one_by_one_agree(tagger):
     texts = [p.read_text("utf-8") for p in REPORTS]
     many = tagger.tag_many(texts, doc_ids=[p.stem for p in REPORTS], batch_size=7)
@@ -194,6 +205,7 @@ def test_cli_jsonl_fields(tiny_model, capsys):
         "level",
         "heading_path",
         "section",
+        "part",
         "category",
         "scores",
         "metric",

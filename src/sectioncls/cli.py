@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import os
+import signal
 import sys
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -232,6 +234,8 @@ def _cv_results(path: str, cfg) -> dict:
         "class_weighting",
         "metric_weighting",
         "metric_pooling",
+        "context_dropout",
+        "annotations",
     )
     differ = [k for k in keys if k in ran and ran[k] != now.get(k)]
     if differ:
@@ -239,7 +243,7 @@ def _cv_results(path: str, cfg) -> dict:
             f"{path}: cross-validated with other settings ({', '.join(differ)}); "
             "re-run `make eval` or leave out --cv-results"
         )
-    return {k: cv[k] for k in ("systems", "seeds") if k in cv}
+    return {k: cv[k] for k in ("systems", "seeds", "tests") if k in cv}
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -546,13 +550,15 @@ def main(argv: list[str] | None = None) -> int:
     except CLIError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `sectioncls ... | head`: the reader left; end quietly
+        # Python flushes stdout again at exit; point it at devnull so that flush is silent.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE  # what a program killed by SIGPIPE reports (141)
     except Exception as exc:
         if args.command in ("segment",) or not isinstance(exc, _library_errors()):
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `sectioncls ... | head`
-        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

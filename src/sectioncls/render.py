@@ -37,6 +37,7 @@ CSV_FIELDS = (
     "kind",
     "level",
     "section",
+    "part",
     "heading_path",
     "text",
     "category",
@@ -119,7 +120,7 @@ def _summary_table(report: TaggedReport, categories: Sequence[str]) -> str:
             f"<tr><td>{html.escape(section)}</td>{cells}<td>{counts.get('metric', 0)}</td></tr>"
         )
     return (
-        f'<table id="summary"><tr><th>section</th>{head}<th>metric</th></tr>'
+        f'<table id="summary"><tr><th>part</th>{head}<th>metric</th></tr>'
         + "".join(rows)
         + "</table>"
     )
@@ -153,7 +154,7 @@ def report_html(report: TaggedReport, categories: Sequence[str] | None = None) -
 <span class="small">· <mark class="metric-num">123</mark> metric numbers · hover a unit for
 scores · model {html.escape(report.model)}</span></div></header>
 <main><div id="text">{"".join(body)}</div>
-<aside><h2 style="font-size:1em">Summary by section</h2>{_summary_table(report, categories)}
+<aside><h2 style="font-size:1em">Summary by part</h2>{_summary_table(report, categories)}
 <h2 style="font-size:1em">Problems</h2><ul class="small" id="problems">{problems}</ul></aside>
 </main><script>{_SCRIPT}</script></body></html>
 """

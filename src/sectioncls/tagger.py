@@ -87,6 +87,10 @@ class TaggedUnit:
     metric: bool
     metric_score: float
     metrics: list[Quantity] = field(default_factory=list)
+    # The part of the report the unit belongs to, inferred: the predicted category of its
+    # governing top-level heading (None before the first one). `section` is the segmenter's
+    # keyword guess from the same heading.
+    part: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -111,10 +115,11 @@ class TaggedReport:
         return [u for u in self.units if u.metric]
 
     def summary(self) -> dict[str, dict[str, int]]:
-        """Units per category within each part of the report (section, or 'none')."""
+        """Units per category within each part of the report (as the model read the top-level
+        headings; 'opening' before the first one)."""
         out: dict[str, dict[str, int]] = {}
         for u in self.units:
-            row = out.setdefault(u.section or "none", {})
+            row = out.setdefault(u.part or "opening", {})
             row[u.category] = row.get(u.category, 0) + 1
             row["metric"] = row.get("metric", 0) + int(u.metric)
         return out
@@ -338,6 +343,7 @@ class ReportTagger:
             for u in units:
                 tagged.append(self._tagged_unit(u, p_cat[k], float(p_metric[k])))
                 k += 1
+            _infer_parts(tagged)
             reports.append(TaggedReport(doc_id=doc_id, text=text, units=tagged, model=self.name))
         return reports
 
@@ -351,6 +357,17 @@ class ReportTagger:
             metric_score=round(metric_score, 4),
             metrics=extract_quantities(u.text, offset=u.start) if metric else [],
         )
+
+
+def _infer_parts(units: Sequence[TaggedUnit]) -> None:
+    """Give every unit the predicted category of its governing top-level heading."""
+    levels = [u.level for u in units if u.kind == "heading" and u.level]
+    top = min(levels) if levels else None
+    part: str | None = None
+    for u in units:
+        if u.kind == "heading" and u.level == top:
+            part = u.category
+        u.part = None if u.kind == "meta" else part
 
 
 def unit_inputs(units: Sequence[Unit]) -> list[dict[str, Any]]:
