@@ -67,6 +67,7 @@ def test_label_studio_config_shows_chinese_and_stores_english() -> None:
     assert [c.get("value") for c in metric.findall("Choice")] == ["yes"]
     texts = {t.get("name"): t.get("value") for t in root.iter("Text")}
     assert texts == {
+        "title": "$title",
         "heading_path": "$heading_path",
         "prev_text": "$prev_text",
         "text": "$text",

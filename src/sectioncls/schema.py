@@ -193,6 +193,8 @@ class LabelSchema:
             "  <Style>.ctx { color: #666; font-size: 90%; } "
             ".unit { font-size: 120%; padding: 6px 0; }</Style>",
             '  <Header value="$doc_id · #$unit_index" size="5"/>',
+            '  <Header value="文件标题 document title" size="6"/>',
+            '  <Text name="title" value="$title"/>',
             '  <Header value="所在章节 heading path" size="6"/>',
             '  <Text name="heading_path" value="$heading_path"/>',
             '  <View className="ctx">',
@@ -273,7 +275,7 @@ def _validate(s: LabelSchema) -> None:
         raise SchemaError(f"{src}: a classifier needs at least two categories")
     if not _VALUE_RE.match(s.metric.name):
         raise SchemaError(f"{src}: metric.name {s.metric.name!r} must be lower-case ASCII")
-    taken = {CATEGORY_CONTROL, "text", "heading_path", "prev_text", "next_text"}
+    taken = {CATEGORY_CONTROL, "text", "title", "heading_path", "prev_text", "next_text"}
     if s.metric.name in seen or s.metric.name in taken:
         raise SchemaError(f"{src}: metric.name {s.metric.name!r} clashes with another name")
     hotkeys = [c.hotkey for c in s.category_specs] + [s.metric.hotkey]
