@@ -246,7 +246,7 @@ def test_cli_train_puts_cross_validation_into_the_model_card(tiny_bert_dir, expo
     assert not out.exists()
     assert main([*args, "--cv-results", str(cv)]) == 0
     card = (out / "README.md").read_text("utf-8")
-    assert "Leave-one-report-out" in card and "| fine-tuned tagger | 0.900 ± 0.010" in card
+    assert "Leave-one-real-report-out" in card and "| fine-tuned tagger | 0.900 ± 0.010" in card
 
 
 def test_context_dropout_blanks_place_fields_only_in_training(tiny_bert_dir):
@@ -277,3 +277,23 @@ def test_train_with_context_dropout_and_title(tiny_bert_dir, export_file, tmp_pa
     result, _ = train(cfg, progress=False)
     assert result.n_train == 48
     assert SectionClsModel.from_pretrained(out).config.context == ["kind", "title", "headings"]
+
+
+def test_dataclass_defaults_are_the_shipped_default_config():
+    """A config built in Python trains the same model as `make model`."""
+    import dataclasses
+
+    shipped = TrainConfig.from_yaml(ROOT / "configs" / "train-default.yaml")
+    assert shipped == TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        assert f.metadata.get("help"), f.name  # every flag of `sectioncls train -h` says what
+
+
+def test_train_help_lists_help_and_choices(capsys):
+    from sectioncls.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal width
+    assert "chance to blank each place field (default: 0.25)" in out
+    assert "one of none, sqrt, balanced" in out

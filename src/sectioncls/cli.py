@@ -156,18 +156,39 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
 
     from .training import TrainConfig
 
+    group = p.add_argument_group("run config (override the YAML; defaults: the shipped default)")
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         kind = str(f.type)
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        choices = f.metadata.get("choices")
+        help_text = f"{f.metadata.get('help', '')} (default: {default})"
+        if choices:
+            help_text += f"; one of {', '.join(choices)}"
         if kind == "bool":
-            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+            group.add_argument(
+                flag,
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
         elif kind.startswith("list"):
-            p.add_argument(flag, dest=f.name, nargs="+", default=None, metavar="VALUE")
+            group.add_argument(
+                flag, dest=f.name, nargs="+", default=None, metavar="VALUE", help=help_text
+            )
         else:
             conv = {"int": int, "float": float, "int | None": int, "float | None": float}.get(
                 kind, str
             )
-            p.add_argument(flag, dest=f.name, type=conv, default=None, metavar=f.name.upper())
+            group.add_argument(
+                flag,
+                dest=f.name,
+                type=conv,
+                default=None,
+                metavar=f.name.upper(),
+                help=help_text,
+            )
 
 
 def _load_train_config(args: argparse.Namespace):

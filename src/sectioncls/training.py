@@ -56,38 +56,58 @@ class ConfigError(ValueError):
     """A run config that cannot be used; the message names the file and the key."""
 
 
+def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
+    """A config field with its help text (and allowed values), shown by `sectioncls train -h`."""
+    meta = {"help": help, "choices": choices}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 @dataclass
 class TrainConfig:
-    """One training run. Every field can come from YAML and be overridden on the command line."""
+    """One training run. Every field can come from YAML and be overridden on the command line.
 
-    base_model: str = "me5-small-zh"  # embedded base, or any BERT-family HF name or local path
-    annotations: list[str] = field(default_factory=lambda: ["annotations/*.json"])
-    schema: str | None = None  # a labels.yaml; default: the packaged schema
-    context: list[str] = field(default_factory=lambda: ["heading_path"])
-    max_seq_length: int = 128
-    encoder_layers: int | None = None  # keep only the first N encoder layers (faster on CPU)
-    epochs: float = 4.0
-    learning_rate: float = 5e-5
-    head_learning_rate: float | None = 1e-3  # the two new heads learn faster than the encoder
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    seed: int = 42
-    class_weighting: str = "sqrt"  # none | sqrt | balanced (inverse frequency)
-    metric_weighting: str = "none"  # the same for metric positives (BCE pos_weight)
-    metric_loss_weight: float = 1.0
-    metric_pooling: str = "mean"  # mean | max (the metric head scores tokens, takes the max)
+    The defaults are the shipped default run (configs/train-default.yaml; a test keeps the two
+    equal), so a config built in Python trains the same model as `make model`."""
+
+    base_model: str = _opt("me5-small-zh", "embedded base, or any BERT-family name or path")
+    annotations: list[str] = _opt(  # noqa: RUF009 (_opt returns a dataclasses.field)
+        ["annotations/reports.json", "annotations/synthetic.json"],
+        "Label Studio JSON exports (globs allowed)",
+    )
+    schema: str | None = _opt(None, "a labels.yaml; default: the packaged schema")
+    context: list[str] = _opt(  # noqa: RUF009
+        ["kind", "title", "headings", "quantities"],
+        "fields of the second segment, in order",
+        tuple(CONTEXT_FIELDS),
+    )
     # Training only: blank each place field (title, headings, section, neighbours) of a unit
     # with this probability, so the unit is still read by its own words when its place is
     # missing or misleading in a new report.
-    context_dropout: float = 0.0
-    dev_reports: list[str] = field(default_factory=list)  # report-level dev split
-    early_stopping_patience: int | None = 2  # used only with a dev split
-    freeze_embeddings: bool = False
-    output_dir: str = "checkpoints/sectioncls-default"
-    logging_steps: int = 10
-    resume: bool = False  # continue from the last checkpoint in <output_dir>.work/
+    context_dropout: float = _opt(0.25, "training only: chance to blank each place field")
+    max_seq_length: int = _opt(128, "tokens per unit with its context (8..512)")
+    encoder_layers: int | None = _opt(6, "keep only the first N encoder layers (faster)")
+    epochs: float = _opt(4.0, "training epochs")
+    learning_rate: float = _opt(5e-5, "encoder learning rate")
+    head_learning_rate: float | None = _opt(1e-3, "learning rate of the two new heads")
+    batch_size: int = _opt(16, "training batch size per device")
+    eval_batch_size: int = _opt(64, "evaluation batch size per device")
+    weight_decay: float = _opt(0.01, "AdamW weight decay")
+    warmup_ratio: float = _opt(0.1, "share of steps with a rising learning rate")
+    seed: int = _opt(42, "seed for initialisation, shuffling and context dropout")
+    class_weighting: str = _opt("balanced", "category loss weights", CLASS_WEIGHTING)
+    metric_weighting: str = _opt("sqrt", "BCE pos_weight for metric positives", CLASS_WEIGHTING)
+    metric_loss_weight: float = _opt(1.0, "weight of the metric loss beside the category loss")
+    metric_pooling: str = _opt(
+        "max", "metric head: mean-pooled unit, or the highest-scoring token", METRIC_POOLING
+    )
+    dev_reports: list[str] = _opt([], "doc ids held out as a dev split")  # noqa: RUF009
+    early_stopping_patience: int | None = _opt(2, "epochs without dev gain before stopping")
+    freeze_embeddings: bool = _opt(False, "keep the word embeddings fixed")
+    output_dir: str = _opt("checkpoints/sectioncls-default", "where the checkpoint is written")
+    logging_steps: int = _opt(10, "log the loss every N steps")
+    resume: bool = _opt(False, "continue from the last checkpoint in <output_dir>.work/")
 
     def __post_init__(self) -> None:
         self.validate()
