@@ -320,7 +320,12 @@ def _folds(args: argparse.Namespace, ds):
         raise CLIError(f"{args.groups}: cannot read the groups file ({exc})") from exc
     if not rows or "doc_id" not in rows[0] or args.group_column not in rows[0]:
         raise CLIError(f"{args.groups}: needs the columns doc_id and {args.group_column}")
-    return group_folds(ds, {r["doc_id"]: r[args.group_column] for r in rows})
+    folds = group_folds(ds, {r["doc_id"]: r[args.group_column] for r in rows})
+    if args.held_out:
+        folds = [f for f in folds if f.name in args.held_out]
+        if not folds:
+            raise CLIError(f"no group named {args.held_out} in {args.groups}")
+    return folds
 
 
 def _write_json(path: Path, data) -> None:
@@ -491,7 +496,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", default="outputs/eval", help="folder for the report files")
     p.add_argument("--baselines-only", action="store_true", help="skip the fine-tuned model")
     p.add_argument(
-        "--held-out", nargs="+", metavar="DOC", help="only these folds (doc id prefixes, e.g. 004)"
+        "--held-out",
+        nargs="+",
+        metavar="DOC",
+        help="only these folds (doc id prefixes, e.g. 004; group names with --folds kind)",
     )
     p.add_argument(
         "--folds",
