@@ -3,7 +3,8 @@
 `sectioncls evaluate` writes that file after every fold, so an interrupted run still yields
 mean ± std per system over the folds (and seeds) that finished, plus the pooled confusion
 matrix of each system's first seed.
-Run: .venv/bin/python scripts/summarize_cv.py [outputs/eval/folds-partial.json]
+Run: .venv/bin/python scripts/summarize_cv.py [outputs/eval/folds-partial.json] [TEST]
+(TEST: "as written" by default, or a perturbation such as "headings removed")
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ def main() -> None:
     path = sys.argv[1] if len(sys.argv) > 1 else "outputs/eval/folds-partial.json"
     with open(path, encoding="utf-8") as fh:
         folds = json.load(fh)
+    test = sys.argv[2] if len(sys.argv) > 2 else "as written"
     by_system: dict[str, list[dict]] = defaultdict(list)
     for f in folds:
-        by_system[f["system"]].append(f)
+        if f.get("test", "as written") == test:  # perturbed copies are their own table
+            by_system[f["system"]].append(f)
     print("| system | folds × seeds | category macro-F1 | category accuracy | metric F1 | ECE |")
     print("|---|---|---|---|---|---|")
     for name, rows in by_system.items():

@@ -297,3 +297,28 @@ def test_train_help_lists_help_and_choices(capsys):
     out = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal width
     assert "chance to blank each place field (default: 0.25)" in out
     assert "one of none, sqrt, balanced" in out
+
+
+def test_predictions_keep_the_dataset_order(tiny_bert_dir, export_file, tmp_path):
+    """Length-grouped batches are for training only: `predict` must return rows in order."""
+    from sectioncls.training import encode_dataset, predict_dataset
+
+    cfg = tiny_config(tiny_bert_dir, export_file, tmp_path / "m", epochs=1, eval_batch_size=4)
+    _, trainer = train(cfg, progress=False, save=False)
+    from datasets import Dataset
+
+    rows = [
+        {**{k: "" for k in ("heading_path", "section", "title", "prev_text", "next_text")},
+         "text": "办结案件" * n + "。", "kind": "sentence", "category": 0, "metric": 0}
+        for n in (1, 9, 2, 8, 3, 7, 4, 6, 5, 10, 1, 9)
+    ]  # fmt: skip
+    encoded = encode_dataset(Dataset.from_list(rows), trainer.processing_class, cfg.context, 32)
+    p_cat, _ = predict_dataset(trainer, encoded)
+    model = trainer.model.eval()
+    for i, row in enumerate(encoded):
+        with torch.no_grad():
+            ids = torch.tensor([row["input_ids"]])
+            logits = model(ids, token_type_ids=torch.tensor([row["token_type_ids"]]))
+        assert torch.softmax(logits.category_logits, -1)[0].numpy() == pytest.approx(
+            p_cat[i], abs=1e-5
+        )

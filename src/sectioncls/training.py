@@ -327,6 +327,15 @@ def _trainer_classes():
             )
             return (loss, outputs) if return_outputs else loss
 
+        def _get_eval_sampler(self, eval_dataset):
+            # `group_by_length` would also reorder evaluation by length, and `predict` would
+            # return predictions out of the dataset's order: evaluation stays sequential.
+            from torch.utils.data import SequentialSampler
+
+            if eval_dataset is None or self.args.world_size > 1:
+                return None
+            return SequentialSampler(eval_dataset)
+
     return SectionClsTrainer
 
 
