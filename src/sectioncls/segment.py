@@ -117,7 +117,7 @@ _META_LINE = re.compile(
     r"政府信息公开|网站地图|联系我们|主办单位|承办单位|网站标识码|版权所有|.{0,20}公网安备|"
     r".{0,20}ICP备|.{0,16}网站$|.{0,16}门户网站$|"
     # page chrome seen on other sites: breadcrumbs, banners, counters, publisher lines
-    r"当前位置|您的位置|你的位置|您现在的位置|所在位置|首页\s*[>＞»›/]|欢迎访问|欢迎来到|welcome|"
+    r"当前位置|您的位置|你的位置|您现在的位置|您当前的位置|所在位置|首页\s*[>＞»›/]|欢迎访问|欢迎来到|welcome|"
     r"发布者|发布人|发布单位|作者[:：]|阅读次数|阅读量|浏览量|访问次数|发文字号|公开方式|公开范围|"
     r"有效性|主题词|【\s*打印|【\s*关闭|【\s*收藏|收藏本页|打印本页|"
     # document wrappers: distribution lines and disclosure notes
