@@ -54,7 +54,7 @@ def main() -> int:
     root = Path(args.root)
     failed = 0
     for sheet in sorted((root / "worksheets").glob("*.jsonl")):
-        if ".annotator2" in sheet.name:
+        if "." in sheet.stem:  # second passes and adjudications follow the first pass
             continue
         rows = [json.loads(line) for line in sheet.read_text("utf-8").splitlines() if line]
         report = (root / "reports" / f"{rows[0]['doc_id']}.txt").read_text("utf-8")
