@@ -123,6 +123,24 @@ def test_missing_and_half_written_checkpoints(tiny_model, tmp_path):
         ReportTagger.from_pretrained(half)
 
 
+def test_checkpoint_format_is_checked(tiny_model, tmp_path):
+    from sectioncls.errors import SectionClsError
+
+    newer = tmp_path / "newer"
+    shutil.copytree(tiny_model, newer)
+    marker = json.loads((newer / "sectioncls.json").read_text("utf-8"))
+    assert marker["format"] == 2
+    (newer / "sectioncls.json").write_text(json.dumps({**marker, "format": 99}), "utf-8")
+    with pytest.raises(CheckpointError, match=r"format 99, written by a newer sectioncls"):
+        ReportTagger.from_pretrained(newer)
+    old = tmp_path / "old"  # format 1 (before the title/headings fields) still loads
+    shutil.copytree(tiny_model, old)
+    (old / "sectioncls.json").write_text(json.dumps({**marker, "format": 1}), "utf-8")
+    ReportTagger.from_pretrained(old)
+    assert issubclass(CheckpointError, SectionClsError)
+    assert main(["tag", str(REPORTS[0]), "-m", str(newer), "--quiet"]) == 2
+
+
 def test_quantized_tagger_runs(tiny_model):
     q = ReportTagger.from_pretrained(tiny_model, quantize=True)
     report = q.tag(REPORTS[3].read_text("utf-8"))

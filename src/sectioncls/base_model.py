@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .errors import SectionClsError
+
 if TYPE_CHECKING:
     import argparse
 
@@ -84,7 +86,7 @@ _BUILD_HINT = "run `make base` or `sectioncls build-base`"
 _REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 
 
-class BaseModelError(RuntimeError):
+class BaseModelError(SectionClsError, RuntimeError):
     """A base encoder cannot be found, parsed, built or loaded; the message says what to do."""
 
 

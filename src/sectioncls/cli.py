@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from . import __version__
+from .errors import SectionClsError
 from .segment import segment
 from .textio import (
     DOCUMENT_SUFFIXES,
@@ -41,7 +42,7 @@ UNIT_FIELDS = (
 )
 
 
-class CLIError(Exception):
+class CLIError(SectionClsError):
     """A usage or configuration problem: reported in one line, exit code 2."""
 
 
@@ -204,16 +205,6 @@ def _load_train_config(args: argparse.Namespace):
     if args.config:
         return TrainConfig.from_yaml(args.config, **overrides)
     return TrainConfig.from_dict(overrides, "command line")
-
-
-def _library_errors():
-    from .base_model import BaseModelError
-    from .data import AnnotationError
-    from .schema import SchemaError
-    from .tagger import CheckpointError
-    from .training import ConfigError
-
-    return (AnnotationError, BaseModelError, CheckpointError, ConfigError, SchemaError)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -576,18 +567,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except CLIError as exc:
+    except SectionClsError as exc:  # every library error names the file or key and the fix
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `sectioncls ... | head`: the reader left; end quietly
         # Python flushes stdout again at exit; point it at devnull so that flush is silent.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE  # what a program killed by SIGPIPE reports (141)
-    except Exception as exc:
-        if args.command in ("segment",) or not isinstance(exc, _library_errors()):
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from sectioncls.inputs import RECORD_FIELDS, record_defaults
+from sectioncls.errors import SectionClsError
+from sectioncls.inputs import RECORD_FIELDS, position_word, record_defaults
 from sectioncls.schema import CATEGORY_CONTROL, METRIC_CHOICE, LabelSchema
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ TieMode = Literal["skip", "raise"]
 TEXT_FIELDS = (*RECORD_FIELDS, "doc_id", "source")
 
 
-class AnnotationError(ValueError):
+class AnnotationError(SectionClsError, ValueError):
     """An export that cannot be turned into labels; the message says which file/tasks and why."""
 
 
@@ -282,7 +283,14 @@ def build_rows(
         raise ValueError(f"on_tie must be 'skip' or 'raise', not {on_tie!r}")
     out = BuildResult()
     unknown: dict[str, list[Any]] = {}
-    for task in _merge_by_unit(tasks):
+    merged = _merge_by_unit(tasks)
+    # Every unit of a report is a task (labelled or not), so the count gives each position.
+    n_units: dict[str, int] = {}
+    for task in merged:
+        d = task["data"]
+        doc = str(d["doc_id"])
+        n_units[doc] = max(n_units.get(doc, 0), int(d["unit_index"]) + 1)
+    for task in merged:
         out.n_tasks += 1
         d = task["data"]
         try:
@@ -309,6 +317,8 @@ def build_rows(
         # None -> "" everywhere (section too), as the tagger builds its inputs at inference
         row: dict[str, Any] = record_defaults(d)
         row["doc_id"] = str(d["doc_id"])
+        if not row["position"]:
+            row["position"] = position_word(int(d["unit_index"]), n_units[row["doc_id"]])
         # Written (synthetic) reports train the model but are never a reported real figure.
         row["source"] = str(d.get("source") or "real")
         row["unit_index"] = int(d["unit_index"])

@@ -25,6 +25,7 @@ __all__ = [
     "RECORD_FIELDS",
     "ContextField",
     "model_text",
+    "position_word",
     "record_defaults",
     "unit_records",
 ]
@@ -36,6 +37,7 @@ RECORD_FIELDS = (
     "heading_path",
     "section",
     "title",
+    "position",
     "prev_text",
     "next_text",
 )
@@ -54,6 +56,19 @@ def record_defaults(record: Mapping[str, Any]) -> dict[str, str]:
         v = record.get(k)
         out[k] = "" if v is None else str(v)
     return out
+
+
+# Where in the report a unit sits, in words. Reviews come first and plans last in almost every
+# kind of report, so a unit whose headings are gone (or say nothing) is still placed.
+_POSITIONS = ((0.1, "开头"), (0.4, "前部"), (0.7, "中部"), (0.9, "后部"), (1.01, "结尾"))
+
+
+def position_word(index: int, n_units: int) -> str:
+    """The unit's place in its report (开头/前部/中部/后部/结尾), from its index and the count."""
+    if n_units <= 1:
+        return _POSITIONS[0][1]
+    share = index / (n_units - 1)
+    return next(word for edge, word in _POSITIONS if share < edge)
 
 
 def document_title(units: Sequence[Unit]) -> str:
@@ -82,6 +97,7 @@ def unit_records(units: Sequence[Unit]) -> list[dict[str, Any]]:
                 "heading_path": HEADING_SEP.join(u.heading_path),
                 "section": u.section or "",
                 "title": "" if u.kind == "heading" and u.level == 0 else title,
+                "position": position_word(i, len(units)),
                 "prev_text": units[i - 1].text if i else "",
                 "next_text": units[i + 1].text if i + 1 < len(units) else "",
             }
@@ -139,6 +155,7 @@ CONTEXT_FIELDS: dict[str, ContextField] = {
     ),
     "section": ContextField("", _field("section"), True, "the segmenter's keyword part (rule)"),
     "heading_path": ContextField("", _field("heading_path"), True, "every governing heading"),
+    "position": ContextField("位:", _field("position"), True, "the unit's place in the report"),
     "quantities": ContextField(
         "数:", _quantities, False, "the numbers with units in the unit, Arabic digits"
     ),

@@ -23,6 +23,7 @@ from .inputs import model_text
 
 __all__ = [
     "CHECKPOINT_FILES",
+    "CHECKPOINT_FORMAT",
     "DEFAULT_CONTEXT",
     "SectionClsConfig",
     "SectionClsModel",
@@ -35,6 +36,9 @@ __all__ = [
 
 # The files of a complete checkpoint; `sectioncls.json` is written last and marks it complete.
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "sectioncls.json")
+# The checkpoint format this version writes, and reads back to format 1. 2: the context fields
+# `title` and `headings` (a version that knows only format 1 cannot build their input).
+CHECKPOINT_FORMAT = 2
 
 DEFAULT_CONTEXT = ("heading_path",)
 # How the metric head reads the encoder: `mean` scores the mean-pooled unit like the category
@@ -71,7 +75,7 @@ def tokenize_units(
 def write_checkpoint_marker(directory: Path, categories: list[str]) -> None:
     """Write `sectioncls.json` last: its presence is what makes a checkpoint complete."""
     marker = {
-        "format": 1,
+        "format": CHECKPOINT_FORMAT,
         "library": "sectioncls",
         "categories": list(categories),
         "files": sorted(p.name for p in directory.iterdir()),

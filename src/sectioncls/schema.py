@@ -18,6 +18,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 import yaml
 
+from .errors import SectionClsError
+
 __all__ = [
     "CATEGORY_CONTROL",
     "HEADING_SEP",
@@ -39,7 +41,7 @@ _VALUE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _HOTKEY_RE = re.compile(r"^[0-9a-z]$")
 
 
-class SchemaError(ValueError):
+class SchemaError(SectionClsError, ValueError):
     """A label schema that cannot be used; the message names the file and the field."""
 
 

@@ -19,8 +19,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import __version__
+from .errors import SectionClsError
 from .inputs import unit_records
-from .modeling import CHECKPOINT_FILES, SectionClsModel, tokenize_units, write_checkpoint_marker
+from .modeling import (
+    CHECKPOINT_FILES,
+    CHECKPOINT_FORMAT,
+    SectionClsModel,
+    tokenize_units,
+    write_checkpoint_marker,
+)
 from .onnx_backend import OnnxRunner, export_onnx, onnx_path
 from .quantities import Quantity, extract_quantities
 from .segment import Unit, segment
@@ -44,7 +52,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 _MAKE_ONE = "train one with `make demo` or `sectioncls train --config configs/train-default.yaml`"
 
 
-class CheckpointError(FileNotFoundError):
+class CheckpointError(SectionClsError, FileNotFoundError):
     """A model directory that is missing or incomplete; the message says how to make one."""
 
 
@@ -67,6 +75,13 @@ def check_checkpoint(path: str | os.PathLike[str]) -> Path:
         raise CheckpointError(f"{p}/sectioncls.json is corrupt; {_MAKE_ONE}.") from None
     if marker.get("library") != "sectioncls":
         raise CheckpointError(f"{p}: not a sectioncls checkpoint; {_MAKE_ONE}.")
+    fmt = marker.get("format")
+    if not isinstance(fmt, int) or fmt > CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{p}: checkpoint format {fmt!r}, written by a newer sectioncls than this one "
+            f"({__version__}, reads formats up to {CHECKPOINT_FORMAT}); upgrade sectioncls, "
+            f"or {_MAKE_ONE}."
+        )
     return p
 
 

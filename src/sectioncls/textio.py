@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from .errors import SectionClsError
+
 __all__ = [
     "ReportDecodeError",
     "atomic_directory",
@@ -32,7 +34,7 @@ DOCUMENT_SUFFIXES = (".txt", ".md", ".docx", ".pdf")
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 
 
-class ReportDecodeError(ValueError):
+class ReportDecodeError(SectionClsError, ValueError):
     """A report file that cannot be read as text; the message names the file and the fix."""
 
 

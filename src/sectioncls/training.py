@@ -23,6 +23,7 @@ import torch
 import yaml
 
 from .data import AnnotationError, load_dataset
+from .errors import SectionClsError
 from .inputs import PLACE_FIELDS, RECORD_FIELDS
 from .metrics import classification_figures, sigmoid, softmax
 from .modeling import (
@@ -52,7 +53,7 @@ __all__ = [
 CLASS_WEIGHTING = ("none", "sqrt", "balanced")
 
 
-class ConfigError(ValueError):
+class ConfigError(SectionClsError, ValueError):
     """A run config that cannot be used; the message names the file and the key."""
 
 
@@ -78,7 +79,7 @@ class TrainConfig:
     )
     schema: str | None = _opt(None, "a labels.yaml; default: the packaged schema")
     context: list[str] = _opt(  # noqa: RUF009
-        ["kind", "title", "headings", "quantities"],
+        ["kind", "title", "section", "headings", "position", "quantities"],
         "fields of the second segment, in order",
         tuple(CONTEXT_FIELDS),
     )

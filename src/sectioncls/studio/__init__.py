@@ -7,8 +7,10 @@ the server helpers need nothing beyond the standard library.
 
 from __future__ import annotations
 
+from sectioncls.errors import SectionClsError
+
 __all__ = ["StudioError"]
 
 
-class StudioError(RuntimeError):
+class StudioError(SectionClsError, RuntimeError):
     """Anything that stops a Label Studio step; the message says what to do about it."""
