@@ -322,3 +322,15 @@ def test_predictions_keep_the_dataset_order(tiny_bert_dir, export_file, tmp_path
         assert torch.softmax(logits.category_logits, -1)[0].numpy() == pytest.approx(
             p_cat[i], abs=1e-5
         )
+
+
+def test_real_units_are_repeated_written_ones_not():
+    from datasets import Dataset
+
+    from sectioncls.training import oversample_real
+
+    ds = Dataset.from_list([{"text": "a", "source": "real"}, {"text": "b", "source": "synthetic"}])
+    assert sorted(oversample_real(ds, 3)["text"]) == ["a", "a", "a", "b"]
+    assert len(oversample_real(ds, 1)) == 2
+    with pytest.raises(ConfigError, match="real_oversampling"):
+        TrainConfig(real_oversampling=0)

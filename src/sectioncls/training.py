@@ -87,9 +87,12 @@ class TrainConfig:
     # with this probability, so the unit is still read by its own words when its place is
     # missing or misleading in a new report.
     context_dropout: float = _opt(0.25, "training only: chance to blank each place field")
+    # Written reports outnumber real ones 5 to 1, and their plans and results are worded more
+    # plainly than real reports word theirs; repeating the real units keeps real wording weighty.
+    real_oversampling: int = _opt(4, "repeat units of real reports N times in training")
     max_seq_length: int = _opt(128, "tokens per unit with its context (8..512)")
     encoder_layers: int | None = _opt(6, "keep only the first N encoder layers (faster)")
-    epochs: float = _opt(4.0, "training epochs")
+    epochs: float = _opt(3.0, "training epochs")
     learning_rate: float = _opt(5e-5, "encoder learning rate")
     head_learning_rate: float | None = _opt(1e-3, "learning rate of the two new heads")
     batch_size: int = _opt(16, "training batch size per device")
@@ -97,7 +100,7 @@ class TrainConfig:
     weight_decay: float = _opt(0.01, "AdamW weight decay")
     warmup_ratio: float = _opt(0.1, "share of steps with a rising learning rate")
     seed: int = _opt(42, "seed for initialisation, shuffling and context dropout")
-    class_weighting: str = _opt("balanced", "category loss weights", CLASS_WEIGHTING)
+    class_weighting: str = _opt("sqrt", "category loss weights", CLASS_WEIGHTING)
     metric_weighting: str = _opt("sqrt", "BCE pos_weight for metric positives", CLASS_WEIGHTING)
     metric_loss_weight: float = _opt(1.0, "weight of the metric loss beside the category loss")
     metric_pooling: str = _opt(
@@ -139,6 +142,8 @@ class TrainConfig:
                 raise bad(key, "must be > 0")
         if not 8 <= self.max_seq_length <= 512:
             raise bad("max_seq_length", "must be between 8 and 512")
+        if self.real_oversampling < 1:
+            raise bad("real_oversampling", "must be >= 1")
         if self.encoder_layers is not None and self.encoder_layers < 1:
             raise bad("encoder_layers", "must be >= 1 (or null for all layers)")
         if not 0 <= self.context_dropout < 1:
@@ -270,6 +275,16 @@ class ContextCollator:
             row["labels"] = int(f["category"])
             row["metric_labels"] = float(f["metric"])
         return self.pad(rows)
+
+
+def oversample_real(ds, times: int):
+    """The training rows with every unit of a real report repeated `times` times."""
+    if times <= 1 or "source" not in ds.column_names:
+        return ds
+    from datasets import concatenate_datasets
+
+    real = ds.filter(lambda r: r["source"] == "real")
+    return concatenate_datasets([ds, *[real] * (times - 1)]) if len(real) else ds
 
 
 def class_weights(labels: list[int], n_classes: int, mode: str) -> torch.Tensor | None:
@@ -455,7 +470,8 @@ def train(
     tokenizer, model = build_model(cfg, schema)
     # Raw rows: the collator tokenises them per batch, with fresh context dropout each epoch.
     # Their full-context token counts let the sampler batch similar lengths (less padding).
-    train_ds = dataset["train"].select_columns([*RECORD_FIELDS, "category", "metric"])
+    train_ds = oversample_real(dataset["train"], cfg.real_oversampling)
+    train_ds = train_ds.select_columns([*RECORD_FIELDS, "category", "metric"])
     lengths = tokenize_units(tokenizer, train_ds, cfg.context, cfg.max_seq_length)["input_ids"]
     train_ds = train_ds.add_column("length", [len(x) for x in lengths])
     has_dev = "dev" in dataset and len(dataset["dev"]) > 0
@@ -483,10 +499,10 @@ def train(
         compute_metrics=_compute_metrics_fn(list(schema.categories)) if has_dev else None,
         callbacks=callbacks,
         class_weights=class_weights(
-            dataset["train"]["category"], schema.num_categories, cfg.class_weighting
+            train_ds["category"], schema.num_categories, cfg.class_weighting
         ),
         metric_loss_weight=cfg.metric_loss_weight,
-        metric_pos_weight=metric_pos_weight(dataset["train"]["metric"], cfg.metric_weighting),
+        metric_pos_weight=metric_pos_weight(train_ds["metric"], cfg.metric_weighting),
     )
     resume = cfg.resume and any(work_dir.glob("checkpoint-*"))
     t0 = time.perf_counter()
@@ -497,14 +513,15 @@ def train(
         metrics["dev"] = evaluate_split(trainer, dev_ds, list(schema.categories))
         metrics["dev_reports"] = sorted(set(dataset["dev"]["doc_id"]))
     metrics["train_reports"] = sorted(set(dataset["train"]["doc_id"]))
-    metrics["n_train"] = len(train_ds)
+    metrics["n_train"] = len(dataset["train"])  # units, each counted once
     if extra_metrics:
         metrics.update(extra_metrics)
     out = Path(cfg.output_dir)
     if save and trainer.is_world_process_zero():
         save_checkpoint(trainer.model, tokenizer, schema, cfg, metrics, out, dataset=dataset)
         shutil.rmtree(work_dir, ignore_errors=True)
-    result = TrainResult(out, metrics, seconds, len(train_ds), len(dev_ds) if dev_ds else 0)
+    n_train = len(dataset["train"])
+    result = TrainResult(out, metrics, seconds, n_train, len(dev_ds) if dev_ds else 0)
     return result, trainer
 
 
