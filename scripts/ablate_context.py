@@ -2,7 +2,7 @@
 held-out folds and prints their scores side by side, the section rule as the baseline row.
 
 .venv/bin/python scripts/ablate_context.py --held-out 002 004
-(one fold takes 4 to 5 minutes on 2 CPU cores; without --held-out all four folds run)
+(one fold takes about 9 minutes on 2 CPU cores; without --held-out all four folds run)
 """
 
 from __future__ import annotations
@@ -21,7 +21,16 @@ VARIANTS = {
     "heading path": ["heading_path"],
     "section + quantities": ["section", "quantities"],
     "kind + section": ["kind", "section"],
-    "kind + section + quantities (default)": ["kind", "section", "quantities"],
+    "kind + section + quantities (previous default)": ["kind", "section", "quantities"],
+    "kind + title + headings + quantities": ["kind", "title", "headings", "quantities"],
+    "kind + title + section + headings + position + quantities (default)": [
+        "kind",
+        "title",
+        "section",
+        "headings",
+        "position",
+        "quantities",
+    ],
     "kind + section + heading path + quantities": [
         "kind",
         "section",
