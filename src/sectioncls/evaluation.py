@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 
 from .data import leave_one_report_out
+from .inputs import unit_records
 from .metrics import classification_figures
 from .perturb import PERTURBATIONS, perturb_report
 from .quantities import extract_quantities
+from .segment import segment
 from .textio import atomic_write
 
 __all__ = [
@@ -150,14 +152,9 @@ def _rows_dataset(rows: list[dict[str, Any]], like):
 
 def perturbed_tests(test_ds, text: str, seed: int = 0) -> dict[str, Any]:
     """The held-out report perturbed (see `sectioncls.perturb`), gold labels carried over."""
-    from .inputs import unit_records
-
     gold = {int(r["unit_index"]): r for r in test_ds}
-    units_gold = sorted(gold)
-    from .segment import segment
-
     units = segment(text)
-    if [u.index for u in units] != units_gold or any(
+    if [u.index for u in units] != sorted(gold) or any(
         gold[u.index]["text"] != u.text for u in units
     ):
         return {}  # the export does not fit the segmenter's units of this text: nothing to carry
