@@ -55,8 +55,6 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 TieMode = Literal["skip", "raise"]
-# Task data fields copied into every row (besides the labels).
-TEXT_FIELDS = (*RECORD_FIELDS, "doc_id", "source")
 
 
 class AnnotationError(SectionClsError, ValueError):

@@ -16,7 +16,7 @@ from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .segment import Unit, outline_marker, segment
+from .segment import Unit, outline_marker, segment, top_level
 
 __all__ = ["HELD_OUT_HEADINGS", "PERTURBATIONS", "Perturbed", "perturb_report"]
 
@@ -71,10 +71,9 @@ class Perturbed:
 
 
 def _top_headings(units: Sequence[Unit]) -> list[Unit]:
-    levels = [u.level for u in units if u.kind == "heading" and u.level]
-    if not levels:
+    top = top_level(units)
+    if top is None:
         return []
-    top = min(levels)
     return [u for u in units if u.kind == "heading" and u.level == top]
 
 

@@ -12,10 +12,18 @@ never overlap, and everything outside them is whitespace.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
-__all__ = ["KINDS", "SECTIONS", "Unit", "classify_section", "outline_marker", "segment"]
+__all__ = [
+    "KINDS",
+    "SECTIONS",
+    "Unit",
+    "classify_section",
+    "outline_marker",
+    "segment",
+    "top_level",
+]
 
 KINDS = ("heading", "sentence", "item", "meta")
 SECTIONS = ("achievement", "problem", "plan")
@@ -273,6 +281,12 @@ def _spans(line: str, offset: int) -> Iterator[tuple[int, int]]:
         if b > a:
             yield offset + a, offset + b
         start = end
+
+
+def top_level(units: Sequence[Unit]) -> int | None:
+    """The top outline level in use (the level whose headings name the report's parts)."""
+    levels = [u.level for u in units if u.kind == "heading" and u.level]
+    return min(levels) if levels else None
 
 
 def outline_marker(line: str) -> str:

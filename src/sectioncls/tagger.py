@@ -31,7 +31,7 @@ from .modeling import (
 )
 from .onnx_backend import OnnxRunner, export_onnx, onnx_path
 from .quantities import Quantity, extract_quantities
-from .segment import Unit, segment
+from .segment import Unit, segment, top_level
 from .textio import atomic_directory
 
 __all__ = [
@@ -376,8 +376,7 @@ class ReportTagger:
 
 def _infer_parts(units: Sequence[TaggedUnit]) -> None:
     """Give every unit the predicted category of its governing top-level heading."""
-    levels = [u.level for u in units if u.kind == "heading" and u.level]
-    top = min(levels) if levels else None
+    top = top_level(units)
     part: str | None = None
     for u in units:
         if u.kind == "heading" and u.level == top:
