@@ -362,7 +362,10 @@ def test_property_offsets_reconstruct_and_nothing_lost(text):
 @given(st.lists(_ALPHABET, max_size=80).map("".join))
 def test_property_segmentation_is_deterministic_and_stable_under_prefix_lines(text):
     units = segment(text)
-    prefix = "前言。\n"
+    # A title line: the segmenter reads lines before the body starts (titles, addressees)
+    # differently from lines after it (signatures), so a body sentence as prefix would change
+    # those calls by design; a title does not change where the body starts.
+    prefix = "前言\n"
     shifted = segment(prefix + text)
     body = [u for u in shifted if u.start >= len(prefix)]
     assert [(u.text, u.start - len(prefix)) for u in body][-len(units) or len(body) :] == [
