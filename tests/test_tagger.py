@@ -16,6 +16,7 @@ import torch
 from sectioncls import ReportTagger
 from sectioncls.cli import main
 from sectioncls.render import report_html
+from sectioncls.runtime import CpuInfo, choose_runtime
 from sectioncls.tagger import CheckpointError
 from sectioncls.training import TrainConfig, train
 from test_training import _UNITS, ls_task
@@ -57,7 +58,8 @@ def tiny_max_model(tiny_model, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tagger(tiny_model) -> ReportTagger:
-    return ReportTagger.from_pretrained(tiny_model)
+    # Pinned: "auto" would pick per machine, and these tests compare against plain float32.
+    return ReportTagger.from_pretrained(tiny_model, backend="torch", dtype="float32")
 
 
 def test_offsets_index_the_input_and_fields_are_complete(tagger):
@@ -108,7 +110,7 @@ def test_empty_and_huge_inputs(tagger):
 
 def test_save_pretrained_round_trip(tagger, tmp_path):
     out = tagger.save_pretrained(tmp_path / "copy")
-    again = ReportTagger.from_pretrained(out)
+    again = ReportTagger.from_pretrained(out, backend="torch", dtype="float32")
     text = REPORTS[1].read_text("utf-8")
     assert [u.scores for u in again.tag(text).units] == [u.scores for u in tagger.tag(text).units]
 
@@ -142,9 +144,9 @@ def test_checkpoint_format_is_checked(tiny_model, tmp_path):
 
 
 def test_quantized_tagger_runs(tiny_model):
-    q = ReportTagger.from_pretrained(tiny_model, quantize=True)
+    q = ReportTagger.from_pretrained(tiny_model, quantize=True, backend="torch")
     report = q.tag(REPORTS[3].read_text("utf-8"))
-    assert report.units and q.quantized
+    assert report.units and q.quantized and q.runtime.quantize
 
 
 def test_onnx_backend_agrees_with_torch(tiny_model, tagger, tmp_path):
@@ -170,7 +172,7 @@ def test_onnx_backend_agrees_with_torch(tiny_model, tagger, tmp_path):
 def test_max_metric_pooling_batches_and_exports_like_torch(tiny_max_model, tmp_path):
     model = tmp_path / "model"
     shutil.copytree(tiny_max_model, model)
-    torch_tagger = ReportTagger.from_pretrained(model)
+    torch_tagger = ReportTagger.from_pretrained(model, backend="torch", dtype="float32")
     assert torch_tagger.model.config.metric_pooling == "max"
     texts = [p.read_text("utf-8") for p in REPORTS]
     many = torch_tagger.tag_many(texts, batch_size=7)
@@ -200,6 +202,62 @@ def test_bfloat16_tagger(tiny_model, tagger):
         ReportTagger.from_pretrained(tiny_model, dtype="bfloat16", quantize=True)
     with pytest.raises(ValueError, match="dtype"):
         ReportTagger.from_pretrained(tiny_model, dtype="float16")
+
+
+def test_auto_takes_the_fastest_exact_path_and_says_why(tiny_model, tmp_path, monkeypatch):
+    from sectioncls.runtime import cpu_info
+
+    auto = ReportTagger.from_pretrained(tiny_model)
+    expect = choose_runtime()
+    assert (auto.runtime.backend, auto.runtime.dtype) == (expect.backend, expect.dtype)
+    assert not auto.runtime.quantize and auto.runtime.reason
+    assert auto.runtime.describe() in repr(auto) and str(tiny_model) in repr(auto)
+    if cpu_info().native_bf16:
+        assert auto.dtype == "bfloat16"
+
+    # A checkpoint where no ONNX graph can be written: "auto" falls back to torch instead of
+    # failing, an explicit backend="onnx" keeps the clear error.
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only file system")
+
+    copy = tmp_path / "ro"
+    shutil.copytree(tiny_model, copy, ignore=shutil.ignore_patterns("onnx"))
+    monkeypatch.setattr("sectioncls.tagger.export_onnx", refuse)
+    fallback = ReportTagger.from_pretrained(copy, dtype="float32")
+    assert fallback.runtime.backend == "torch" and fallback.tag("一、总体情况").units
+    if expect.backend == "onnx" or choose_runtime(dtype="float32").backend == "onnx":
+        assert "read-only" in fallback.runtime.reason
+        with pytest.raises(CheckpointError, match="export-onnx"):
+            ReportTagger.from_pretrained(copy, backend="onnx")
+
+
+def test_runtime_choice_per_machine():
+    avx2 = CpuInfo("AMD EPYC", frozenset({"avx2", "fma"}))
+    bf16 = CpuInfo("AMD EPYC", frozenset({"avx2", "avx512f", "avx512_bf16", "avx512_vnni"}))
+    amx = CpuInfo("Intel Xeon", frozenset({"avx2", "avx512f", "amx_bf16"}))
+    assert bf16.describe() == "cpu: AMD EPYC; AVX2, AVX-512, AVX512-BF16, AVX512-VNNI"
+    pick = choose_runtime(cpu=avx2, onnx_available=True)
+    assert (pick.backend, pick.dtype) == ("onnx", "float32") and "no native bf16" in pick.reason
+    pick = choose_runtime(cpu=avx2, onnx_available=False)
+    assert (pick.backend, pick.dtype) == ("torch", "float32")
+    for cpu in (bf16, amx):
+        pick = choose_runtime(cpu=cpu, onnx_available=True)
+        assert (pick.backend, pick.dtype) == ("torch", "bfloat16")
+    # Explicit requests are kept; bf16 without native support says it will be slow.
+    assert "slower" in choose_runtime(dtype="bfloat16", cpu=avx2).reason
+    assert choose_runtime("torch", cpu=bf16).dtype == "bfloat16"
+    assert choose_runtime("onnx", cpu=bf16, onnx_available=True).dtype == "float32"
+    # int8 only when asked, on ONNX Runtime where it is installed.
+    q = choose_runtime(quantize=True, cpu=bf16, onnx_available=True)
+    assert (q.backend, q.quantize) == ("onnx", True)
+    # GPUs: bf16 where native.
+    gpu = choose_runtime(device="cuda", cuda_bf16=True, cpu=avx2)
+    assert (gpu.backend, gpu.dtype, gpu.device) == ("torch", "bfloat16", "cuda")
+    assert choose_runtime(device="cuda", cuda_bf16=False, cpu=avx2).dtype == "float32"
+    with pytest.raises(ValueError, match="CPU"):
+        choose_runtime("onnx", device="cuda", onnx_available=True)
+    with pytest.raises(ImportError, match="sectioncls\\[onnx\\]"):
+        choose_runtime("onnx", onnx_available=False)
 
 
 def test_unknown_backend_is_refused(tiny_model):

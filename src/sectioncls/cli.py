@@ -7,7 +7,9 @@ configuration error (nothing written).
 from __future__ import annotations
 
 import argparse
+import csv
 import glob
+import io
 import json
 import os
 import signal
@@ -358,7 +360,7 @@ def _shard_output(output: str | None, shard: tuple[int, int], explicit: bool) ->
     return str(p.with_name(f"{p.stem}.shard{shard[0]}of{shard[1]}{p.suffix}"))
 
 
-def _load_tagger(model: str, *, quantize: bool, backend: str, dtype: str = "float32"):
+def _load_tagger(model: str, *, quantize: bool, backend: str, dtype: str = "auto"):
     from .tagger import ReportTagger
 
     try:
@@ -370,86 +372,226 @@ def _load_tagger(model: str, *, quantize: bool, backend: str, dtype: str = "floa
 def cmd_export_onnx(args: argparse.Namespace) -> int:
     from .onnx_backend import onnx_path
 
-    _load_tagger(args.model, quantize=args.quantize, backend="onnx")
+    _load_tagger(args.model, quantize=args.quantize, backend="onnx", dtype="float32")
     print(onnx_path(args.model, args.quantize))
     return 0
+
+
+class _RowSink:
+    """jsonl/csv/json/table rows, streamed to stdout or to a file renamed into place at the
+    end; jsonl/csv files go through `ChunkedFile` (committed per chunk, resumable)."""
+
+    def __init__(self, fmt: str, output: str | None, resume: bool) -> None:
+        from .outputs import ChunkedFile
+        from .render import CSV_FIELDS
+
+        self.fmt, self.output, self.rows = fmt, output, 0
+        self._chunked: ChunkedFile | None = None
+        self._atomic = None
+        self._first = True
+        if output and fmt in ("jsonl", "csv"):
+            self._chunked = ChunkedFile(output, fmt, resume=resume, csv_fields=CSV_FIELDS)
+            self.done = self._chunked.done
+            self.rows = self._chunked.rows_before
+            return
+        self.done: set[str] = set()
+        if output:
+            self._atomic = atomic_write(output, newline="" if fmt == "csv" else None)
+            self._fh = self._atomic.__enter__()
+        else:
+            self._fh = sys.stdout
+
+    def write(self, reports) -> None:
+        from .render import CSV_FIELDS, csv_rows
+
+        rows = [
+            row
+            for r in reports
+            for row in (csv_rows(r) if self.fmt == "csv" else r.to_dict()["units"])
+        ]
+        self.rows += len(rows)
+        if self._chunked is not None:
+            self._chunked.write_rows(rows)
+            return
+        if self.fmt == "jsonl":
+            body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        elif self.fmt == "json":
+            body = "".join(
+                ("[\n" if self._first and i == 0 else ",\n") + json.dumps(r, ensure_ascii=False)
+                for i, r in enumerate(rows)
+            )
+        elif self.fmt == "csv":
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, fieldnames=list(CSV_FIELDS), extrasaction="ignore")
+            if self._first:
+                w.writeheader()
+            w.writerows(rows)
+            body = buf.getvalue()
+        else:
+            body = format_table(rows, TAG_TABLE)
+            if not self._first:
+                body = body.split("\n", 1)[1]
+        if rows or self.fmt in ("csv", "table"):
+            self._first = False
+        self._fh.write(body)
+        self._fh.flush()
+
+    def finish(self) -> str | None:
+        if self._chunked is not None:
+            return str(self._chunked.finish())
+        if self.fmt == "json":
+            self._fh.write("[]\n" if self._first else "\n]\n")
+        if self._atomic is not None:
+            self._atomic.__exit__(None, None, None)
+        return self.output
+
+    def abort(self, exc: BaseException | None) -> None:
+        """Stop: committed chunks stay for --resume; a plain temp file is removed."""
+        if self._chunked is not None:
+            self._chunked.close()
+        elif self._atomic is not None:
+            exc = exc or RuntimeError("no report tagged")
+            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+
+    def discard(self) -> None:
+        """Nothing was tagged in a fresh run: leave no file behind."""
+        if self._chunked is not None:
+            self._chunked.close()
+            if self.rows == 0:
+                self._chunked.part.unlink(missing_ok=True)
+                self._chunked.log.unlink(missing_ok=True)
+        else:
+            self.abort(None)
+
+
+class _HtmlSink:
+    """A page per report, written as each report finishes, and an index at the end; or one
+    page when a single report goes to a .html file."""
+
+    def __init__(self, output: str | None, n_inputs: int, categories) -> None:
+        if output is None:
+            raise CLIError("--format html needs --output (a .html file or a folder)")
+        out = Path(output)
+        self.single = out.suffix.lower() == ".html" and n_inputs == 1
+        self.out, self.categories, self.done = out, categories, set()
+        self.index: list[dict] = []
+        self.written: list[Path] = []
+        self.rows = 0
+
+    def write(self, reports) -> None:
+        from .render import index_row, report_html
+
+        for r in reports:
+            target = self.out if self.single else self.out / f"{r.doc_id}.html"
+            with atomic_write(target) as fh:
+                fh.write(report_html(r, self.categories))
+            self.index.append(index_row(r, target.name))
+            self.written.append(target)
+            self.rows += len(r.units)
+
+    def finish(self) -> str:
+        from .render import index_html
+
+        if not self.single:
+            with atomic_write(self.out / "index.html") as fh:
+                fh.write(index_html(self.index))
+            self.written.append(self.out / "index.html")
+        shown = [str(p) for p in self.written[:3]]
+        more = len(self.written) - len(shown)
+        return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+    def abort(self, exc: BaseException | None) -> None:
+        """Pages already written are complete files; no index for an unfinished run."""
+
+    def discard(self) -> None:
+        pass
+
+
+def _chunks(paths: list[Path], size: int, skip: set[str], errors: list[str], bar):
+    """Read reports lazily, `size` at a time: memory holds one chunk, not the corpus."""
+    texts: list[str] = []
+    ids: list[str] = []
+    for path in paths:
+        doc_id = doc_id_from_path(path)
+        if doc_id in skip:
+            bar.update(1)
+            continue
+        try:
+            texts.append(read_document(path))
+            ids.append(doc_id)
+        except ReportDecodeError as exc:
+            errors.append(str(exc))
+            bar.write(f"error: {exc}", file=sys.stderr)
+            bar.update(1)
+        if len(texts) == size:
+            yield texts, ids
+            texts, ids = [], []
+    if texts:
+        yield texts, ids
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
     from transformers.utils import logging as hf_logging
 
-    from .render import index_html, report_html, reports_csv
+    from .outputs import RESUMABLE_FORMATS
+    from .runtime import cpu_info
 
     hf_logging.disable_progress_bar()  # one bar over reports is enough
     shard = _parse_shard(args.shard)
     paths = expand_inputs(args.paths, DOCUMENT_SUFFIXES)[shard[0] :: shard[1]]
     if not paths:
         raise CLIError("no input reports in this shard")
+    output = _shard_output(args.output, shard, args.shard is not None)
+    if args.resume and (output is None or args.format not in RESUMABLE_FORMATS):
+        raise CLIError(
+            "--resume continues an --output file written as --format jsonl or csv; "
+            f"got --format {args.format}" + ("" if output else " to stdout")
+        )
     tagger = _load_tagger(
         args.model, quantize=args.quantize, backend=args.backend, dtype=args.dtype
     )
-    texts, ids, errors = [], [], []
-    for path in paths:
-        try:
-            texts.append(read_document(path))
-            ids.append(doc_id_from_path(path))
-        except ReportDecodeError as exc:
-            errors.append(str(exc))
-            print(f"error: {exc}", file=sys.stderr)
-    reports = []
-    bar = tqdm(
-        total=len(texts), desc="Tagging reports", unit="report", disable=args.quiet, file=sys.stderr
+    if args.verbose:
+        print(f"{cpu_info().describe()}\nruntime: {tagger.runtime.describe()}", file=sys.stderr)
+    sink = (
+        _HtmlSink(output, len(paths), tagger.categories)
+        if args.format == "html"
+        else _RowSink(args.format, output, args.resume)
     )
-    # Groups of reports share batches (speed) while the bar still moves report by report.
-    group = 16
-    for k in range(0, len(texts), group):
-        reports.extend(
-            tagger.tag_many(
-                texts[k : k + group], doc_ids=ids[k : k + group], batch_size=args.batch_size
-            )
-        )
-        bar.update(len(texts[k : k + group]))
-    bar.close()
-    if not reports:
-        print("error: no report could be tagged; nothing written.", file=sys.stderr)
-        return 1
-    output = _shard_output(args.output, shard, args.shard is not None)
-    if args.format == "html":
-        if output is None:
-            raise CLIError("--format html needs --output (a .html file or a folder)")
-        out = Path(output)
-        if out.suffix.lower() == ".html" and len(reports) == 1:
-            with atomic_write(out) as fh:
-                fh.write(report_html(reports[0], tagger.categories))
-            written = [out]
-        else:
-            written, pages = [], []
-            for r in reports:
-                page = f"{r.doc_id}.html"
-                with atomic_write(out / page) as fh:
-                    fh.write(report_html(r, tagger.categories))
-                pages.append(page)
-                written.append(out / page)
-            with atomic_write(out / "index.html") as fh:
-                fh.write(index_html(reports, pages))
-            written.append(out / "index.html")
-        print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
-    elif args.format == "csv":
-        body = reports_csv(reports)
-        if output:
-            with atomic_write(output, newline="") as fh:
-                fh.write(body)
-        else:
-            sys.stdout.write(body)
-    else:
-        rows = [u for r in reports for u in r.to_dict()["units"]]
-        write_rows(rows, args.format, output, TAG_TABLE)
-        if output:
+    errors: list[str] = []
+    tagged = 0
+    bar = tqdm(
+        total=len(paths), desc="Tagging reports", unit="report", disable=args.quiet, file=sys.stderr
+    )
+    try:
+        # Chunks of reports share batches (speed); each chunk is written when it is done.
+        for texts, ids in _chunks(paths, args.chunk_size, sink.done, errors, bar):
+            sink.write(tagger.tag_many(texts, doc_ids=ids, batch_size=args.batch_size))
+            tagged += len(ids)
+            bar.update(len(ids))
+    except BaseException as exc:
+        bar.close()
+        sink.abort(exc)
+        if isinstance(exc, KeyboardInterrupt) and output and args.format in RESUMABLE_FORMATS:
             print(
-                f"wrote {len(rows)} units from {len(reports)} report(s) to {output}",
+                "interrupted; the finished reports are kept: continue with --resume",
                 file=sys.stderr,
             )
+            return 130
+        raise
+    bar.close()
+    skipped = len(sink.done)
+    if tagged == 0 and skipped == 0:
+        sink.discard()
+        print("error: no report could be tagged; nothing written.", file=sys.stderr)
+        return 1
+    written = sink.finish()
+    if written:
+        note = f" ({skipped} already there)" if skipped else ""
+        print(
+            f"wrote {sink.rows} units from {tagged + skipped} report(s){note} to {written}",
+            file=sys.stderr,
+        )
     return 1 if errors else 0
 
 
@@ -527,18 +669,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--backend",
-        choices=("torch", "onnx"),
-        default="torch",
-        help="onnx: ONNX Runtime on CPU, about 2x faster (exports <model>/onnx/ on first use)",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="auto (default): the fastest path with the float model's labels on this machine "
+        "(-v shows the choice); onnx: ONNX Runtime on CPU (exports <model>/onnx/ on first use)",
     )
-    p.add_argument("--quantize", action="store_true", help="int8 dynamic quantisation (CPU)")
+    p.add_argument(
+        "--quantize", action="store_true", help="int8 (CPU): faster, changes a few labels"
+    )
     p.add_argument(
         "--dtype",
-        choices=("float32", "bfloat16"),
-        default="float32",
-        help="bfloat16: torch backend in bf16, fastest with the same labels on CPUs with "
-        "AVX512-BF16/AMX (see README, Speed)",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="auto (default): bfloat16 where the CPU or GPU has native bf16 (AVX512-BF16, AMX), "
+        "else float32; forced bfloat16 is several times slower on CPUs without it",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run into the same --output (jsonl or csv), or add the "
+        "reports a finished output does not hold yet",
+    )
+    p.add_argument(
+        "--chunk-size",
+        type=int,
+        default=16,
+        help="reports tagged together and written as one committed chunk",
+    )
+    p.add_argument("--verbose", "-v", action="store_true", help="print the CPU and the runtime")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_tag)
 

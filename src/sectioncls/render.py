@@ -12,10 +12,11 @@ import html
 import io
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from .tagger import TaggedReport
 
-__all__ = ["CSV_FIELDS", "index_html", "report_html", "reports_csv"]
+__all__ = ["CSV_FIELDS", "csv_rows", "index_html", "index_row", "report_html", "reports_csv"]
 
 COLOURS = {
     "achievement": "#d8f0d8",
@@ -160,38 +161,55 @@ scores · model {html.escape(report.model)}</span></div></header>
 """
 
 
-def index_html(reports: Sequence[TaggedReport], pages: Sequence[str]) -> str:
-    """An index of many tagged reports with their counts, linking to each page."""
-    rows = []
-    for report, page in zip(reports, pages, strict=True):
-        counts = {c: len(report.by_category(c)) for c in COLOURS}
-        rows.append(
-            f'<tr><td><a href="{html.escape(page)}">{html.escape(report.doc_id)}</a></td>'
-            f"<td>{len(report.units)}</td>"
-            + "".join(f"<td>{counts[c]}</td>" for c in COLOURS)
-            + f"<td>{len(report.metric_units())}</td></tr>"
+def index_row(report: TaggedReport, page: str) -> dict[str, Any]:
+    """What the index needs of one report: small, so a streaming run keeps one per report."""
+    return {
+        "doc_id": report.doc_id,
+        "page": page,
+        "units": len(report.units),
+        **{c: len(report.by_category(c)) for c in COLOURS},
+        "metric": len(report.metric_units()),
+    }
+
+
+def index_html(rows: Sequence[dict[str, Any]]) -> str:
+    """An index of many tagged reports (rows from `index_row`) with their counts and links."""
+    cells = []
+    for row in rows:
+        cells.append(
+            f'<tr><td><a href="{html.escape(row["page"])}">{html.escape(row["doc_id"])}</a></td>'
+            f"<td>{row['units']}</td>"
+            + "".join(f"<td>{row.get(c, 0)}</td>" for c in COLOURS)
+            + f"<td>{row['metric']}</td></tr>"
         )
     head = "".join(f"<th>{html.escape(LABELS_ZH[c])}</th>" for c in COLOURS)
     return f"""<!DOCTYPE html>
-<html lang="zh"><head><meta charset="utf-8"><title>sectioncls · {len(reports)} reports</title>
+<html lang="zh"><head><meta charset="utf-8"><title>sectioncls · {len(rows)} reports</title>
 <style>{_STYLE} body{{padding:1em}}</style></head><body>
-<h1>{len(reports)} tagged reports</h1>
+<h1>{len(rows)} tagged reports</h1>
 <table id="reports"><tr><th>report</th><th>units</th>{head}<th>metric</th></tr>
-{"".join(rows)}</table></body></html>
+{"".join(cells)}</table></body></html>
 """
 
 
+def csv_rows(report: TaggedReport) -> list[dict[str, Any]]:
+    """One CSV row per unit: scores in columns, extracted metrics as a JSON list."""
+    rows = []
+    for u in report.units:
+        d = u.to_dict()
+        for k, v in d.pop("scores").items():
+            d[f"score_{k}"] = v
+        d["heading_path"] = " › ".join(u.heading_path)
+        d["metrics"] = json.dumps(d["metrics"], ensure_ascii=False) if d["metrics"] else ""
+        rows.append({"doc_id": report.doc_id, **d})
+    return rows
+
+
 def reports_csv(reports: Sequence[TaggedReport]) -> str:
-    """One row per unit; scores in columns, extracted metrics as a JSON list."""
+    """All reports as one CSV text with a header (`csv_rows` for streaming writers)."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(CSV_FIELDS), extrasaction="ignore")
     w.writeheader()
     for report in reports:
-        for u in report.units:
-            d = u.to_dict()
-            for k, v in d.pop("scores").items():
-                d[f"score_{k}"] = v
-            d["heading_path"] = " › ".join(u.heading_path)
-            d["metrics"] = json.dumps(d["metrics"], ensure_ascii=False) if d["metrics"] else ""
-            w.writerow({"doc_id": report.doc_id, **d})
+        w.writerows(csv_rows(report))
     return buf.getvalue()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from .modeling import (
 )
 from .onnx_backend import OnnxRunner, export_onnx, onnx_path
 from .quantities import Quantity, extract_quantities
+from .runtime import AUTO, Runtime, choose_runtime
 from .segment import Unit, segment, top_level
 from .textio import atomic_directory
 
@@ -44,10 +45,8 @@ __all__ = [
 ]
 
 DEFAULT_MODEL_DIR = "checkpoints/sectioncls-default"
-BACKENDS = ("torch", "onnx")
-# Weight and activation precision of the torch backend. bfloat16 halves the matrix work on CPUs
-# with native bf16 dot products (AVX512-BF16, AMX) and on GPUs; scripts/bench_tagger.py measures
-# its agreement with float32.
+# Weight and activation precision of the torch backend; which one a machine gets is decided in
+# `sectioncls.runtime`, and scripts/bench_tagger.py measures the agreement of each with float32.
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 _MAKE_ONE = "train one with `make demo` or `sectioncls train --config configs/train-default.yaml`"
 
@@ -183,6 +182,13 @@ class ReportTagger:
         self.backend = "torch"
         self.dtype = "float32"
         self._runner: OnnxRunner | None = None
+        self.runtime = Runtime("torch", "float32", False, "cpu", "constructed directly")
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(model={self.name!r}, categories={self.categories}, "
+            f"runtime={self.runtime.describe()!r})"
+        )
 
     # ---------------------------------------------------------------- loading and saving
     @classmethod
@@ -193,24 +199,22 @@ class ReportTagger:
         device: str | None = None,
         quantize: bool = False,
         num_threads: int | None = None,
-        backend: str = "torch",
-        dtype: str = "float32",
+        backend: str = AUTO,
+        dtype: str = AUTO,
     ) -> ReportTagger:
         """Load a checkpoint written by training (or by `save_pretrained`).
 
-        `backend="onnx"` runs the exported graph in `<path>/onnx/` with ONNX Runtime (CPU),
-        exporting it first when it is missing; `quantize` then picks the int8 graph.
-        `dtype="bfloat16"` runs the torch backend in bf16 (fast where the CPU has bf16 dot
-        products; the labels matched float32 on every example unit).
+        By default (`backend="auto"`, `dtype="auto"`) the fastest path that gives the float
+        model's labels on this machine is taken (`sectioncls.runtime`): bfloat16 where the CPU
+        or GPU has native bf16, else ONNX Runtime float32 when it is installed, else torch
+        float32; `tagger.runtime.reason` says which and why. `backend="onnx"` exports the graph
+        into `<path>/onnx/` when it is missing; `quantize` picks int8 (not chosen
+        automatically: it changes a few labels).
         """
         from transformers import AutoTokenizer
 
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {tuple(DTYPES)}, not {dtype!r}")
-        if dtype != "float32" and (quantize or backend != "torch"):
-            raise ValueError(f"dtype={dtype!r} is for the torch backend without quantize")
+        auto_backend = backend == AUTO
+        choice = choose_runtime(backend, dtype, quantize=quantize, device=device)
         p = check_checkpoint(path)
         if num_threads:
             torch.set_num_threads(num_threads)
@@ -223,13 +227,25 @@ class ReportTagger:
         if device:
             model.to(device)
         tagger = cls(model, tokenizer, name=str(p))
-        if dtype != "float32":
-            tagger.model.to(DTYPES[dtype])
-            tagger.dtype = dtype
-        if backend == "onnx":
-            tagger.use_onnx(p, quantize=quantize, num_threads=num_threads)
-        elif quantize:
+        if choice.dtype != "float32":
+            tagger.model.to(DTYPES[choice.dtype])
+            tagger.dtype = choice.dtype
+        if choice.backend == "onnx":
+            try:
+                tagger.use_onnx(p, quantize=choice.quantize, num_threads=num_threads)
+            except CheckpointError:
+                if not auto_backend:
+                    raise
+                # Chosen, not asked for: a read-only checkpoint without a graph runs on torch.
+                choice = replace(
+                    choice,
+                    backend="torch",
+                    reason=choice.reason + "; no ONNX graph and the "
+                    "checkpoint is read-only, so torch",
+                )
+        if choice.backend == "torch" and choice.quantize:
             tagger.quantize()
+        tagger.runtime = choice
         return tagger
 
     def use_onnx(

@@ -1,0 +1,166 @@
+"""The execution path for inference, chosen for the machine it runs on.
+
+The fastest exact path depends on the processor, not on taste: bfloat16 halves the matrix work
+where the hardware has native bf16 dot products (AVX512-BF16 or AMX on x86, bf16-capable GPUs),
+and is several times *slower* than float32 where PyTorch has to emulate it (6.6x slower on an
+AVX2-only EPYC, issue #12). ONNX Runtime float32 gave the same labels as torch float32 and was
+faster on both CPU kinds measured (1.06x on AVX2 only, 1.5x with AVX-512). int8 is faster still
+but changes a few labels, so it is never chosen for the user: `quantize=True` asks for it.
+
+`choose_runtime` turns `backend="auto"` / `dtype="auto"` into a concrete choice with the reason,
+which the tagger keeps (`ReportTagger.runtime`, its repr, `sectioncls tag -v`, the bench).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["AUTO", "CpuInfo", "Runtime", "choose_runtime", "cpu_info"]
+
+AUTO = "auto"
+BACKENDS = ("torch", "onnx")
+DTYPES = ("float32", "bfloat16")
+# Instruction sets that decide the speed ratios, in the order the `cpu:` line names them.
+_FEATURES = {
+    "avx2": "AVX2",
+    "avx512f": "AVX-512",
+    "avx512_bf16": "AVX512-BF16",
+    "amx_bf16": "AMX-BF16",
+    "avx512_vnni": "AVX512-VNNI",
+    "avx_vnni": "AVX-VNNI",
+}
+_NATIVE_BF16 = ("avx512_bf16", "amx_bf16")
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    """The processor's name and the instruction-set flags that matter for inference speed."""
+
+    name: str
+    flags: frozenset[str]
+
+    @property
+    def native_bf16(self) -> str | None:
+        """The flag that gives native bf16 dot products, or None."""
+        return next((f for f in _NATIVE_BF16 if f in self.flags), None)
+
+    def describe(self) -> str:
+        """One `cpu:` line for logs and benchmark tables: every speed figure names its CPU."""
+        found = [label for flag, label in _FEATURES.items() if flag in self.flags]
+        return f"cpu: {self.name}; {', '.join(found) or 'no AVX2'}"
+
+
+@functools.cache
+def cpu_info() -> CpuInfo:
+    """Read /proc/cpuinfo where there is one; elsewhere the platform's name and no flags."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return CpuInfo(platform.processor() or platform.machine() or "unknown", frozenset())
+    name = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
+    flags = next((ln.split(":", 1)[1] for ln in lines if ln.startswith("flags")), "")
+    return CpuInfo(name or platform.machine() or "unknown", frozenset(flags.split()))
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A concrete execution path and why it was taken."""
+
+    backend: str
+    dtype: str
+    quantize: bool
+    device: str
+    reason: str
+
+    def describe(self) -> str:
+        what = f"{self.backend} {'int8' if self.quantize else self.dtype} on {self.device}"
+        return f"{what} ({self.reason})"
+
+
+def _onnx_available() -> bool:
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def choose_runtime(
+    backend: str = AUTO,
+    dtype: str = AUTO,
+    *,
+    quantize: bool = False,
+    device: str | None = None,
+    cpu: CpuInfo | None = None,
+    onnx_available: bool | None = None,
+    cuda_bf16: bool | None = None,
+) -> Runtime:
+    """Resolve "auto" for this machine; explicit values are kept (and checked for clashes).
+
+    `cpu`, `onnx_available` and `cuda_bf16` default to what this machine has; tests pass them.
+    """
+    if backend not in (AUTO, *BACKENDS):
+        raise ValueError(f"backend must be one of {(AUTO, *BACKENDS)}, not {backend!r}")
+    if dtype not in (AUTO, *DTYPES):
+        raise ValueError(f"dtype must be one of {(AUTO, *DTYPES)}, not {dtype!r}")
+    device = device or "cpu"
+    on_gpu = not device.startswith("cpu")
+    if on_gpu and backend == "onnx":
+        raise ValueError("backend='onnx' runs on the CPU; leave device unset or use backend torch")
+    if dtype == "bfloat16" and (quantize or backend == "onnx"):
+        raise ValueError("dtype='bfloat16' is for the torch backend without quantize")
+    cpu = cpu or cpu_info()
+    onnx_ok = _onnx_available() if onnx_available is None else onnx_available
+    if backend == "onnx" and not onnx_ok:
+        raise ImportError("backend='onnx' needs ONNX Runtime: pip install 'sectioncls[onnx]'")
+
+    if on_gpu:
+        if cuda_bf16 is None:
+            import torch
+
+            cuda_bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+        if dtype == AUTO:
+            dtype = "bfloat16" if cuda_bf16 and not quantize else "float32"
+            why = "the GPU has native bf16" if dtype == "bfloat16" else "no native bf16 on it"
+        else:
+            why = f"dtype {dtype} as asked"
+        return Runtime("torch", dtype, quantize, device, why)
+
+    if quantize:
+        if backend == AUTO:
+            backend = "onnx" if onnx_ok else "torch"
+            why = (
+                "int8 as asked; ONNX Runtime's int8 was the fastest int8 on every CPU measured"
+                if onnx_ok
+                else "int8 as asked; ONNX Runtime is not installed"
+            )
+        else:
+            why = f"int8 on {backend} as asked"
+        return Runtime(backend, "float32", True, device, why)
+
+    native = cpu.native_bf16
+    if dtype == AUTO:
+        if backend in (AUTO, "torch") and native:
+            return Runtime(
+                "torch", "bfloat16", False, device, f"the CPU has native bf16 ({native})"
+            )
+        dtype = "float32"
+        if backend == AUTO:
+            if onnx_ok:
+                return Runtime(
+                    "onnx",
+                    "float32",
+                    False,
+                    device,
+                    "no native bf16 on this CPU; ONNX Runtime float32 gave torch's labels, faster",
+                )
+            return Runtime(
+                "torch", "float32", False, device, "no native bf16; ONNX Runtime not installed"
+            )
+        return Runtime(backend, dtype, False, device, f"backend {backend} as asked")
+    if backend == AUTO:
+        backend = "torch" if dtype == "bfloat16" or not onnx_ok else "onnx"
+    why = f"{backend} {dtype} as asked"
+    if dtype == "bfloat16" and not native:
+        why += "; this CPU has no native bf16, so it is emulated and slower than float32"
+    return Runtime(backend, dtype, False, device, why)
