@@ -102,7 +102,7 @@ def format_table(rows: list[dict], columns: list[tuple[str, int]]) -> str:
 def _segment_rows(paths: list[Path], errors: list[str]) -> Iterator[dict]:
     for path in paths:
         try:
-            text = read_report(path)
+            text = read_document(path)
         except ReportDecodeError as exc:
             errors.append(str(exc))
             continue
@@ -139,7 +139,7 @@ SEGMENT_TABLE = [
 
 def cmd_segment(args: argparse.Namespace) -> int:
     errors: list[str] = []
-    rows = list(_segment_rows(expand_inputs(args.paths), errors))
+    rows = list(_segment_rows(expand_inputs(args.paths, DOCUMENT_SUFFIXES), errors))
     for err in errors:
         print(f"error: {err}", file=sys.stderr)
     if not rows:

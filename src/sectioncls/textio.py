@@ -29,7 +29,7 @@ __all__ = [
     "read_report",
 ]
 
-DOCUMENT_SUFFIXES = (".txt", ".md", ".docx", ".pdf")
+DOCUMENT_SUFFIXES = (".txt", ".md", ".docx", ".pdf", ".html", ".htm")
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 
@@ -98,13 +98,15 @@ def read_report(path: str | os.PathLike[str]) -> str:
 
 
 def read_document(path: str | os.PathLike[str]) -> str:
-    """Text of a .txt/.md report, or extracted from .docx/.pdf (needs the 'docs' extra)."""
+    """Text of a .txt/.md report, or extracted from .docx/.pdf (the 'docs' extra) or from a
+    web page (.html/.htm, the 'html' extra)."""
     p = Path(path)
     suffix = p.suffix.lower()
-    if suffix not in (".docx", ".pdf"):
+    if suffix not in (".docx", ".pdf", ".html", ".htm"):
         return read_report(p)
     if not p.is_file():
         raise ReportDecodeError(f"{p}: no such file.")
+    extra = "html" if suffix in (".html", ".htm") else "docs"
     try:
         if suffix == ".docx":
             import docx  # python-docx
@@ -113,22 +115,62 @@ def read_document(path: str | os.PathLike[str]) -> str:
                 text = "\n".join(par.text for par in docx.Document(str(p)).paragraphs)
             except Exception as exc:  # python-docx raises several unrelated types
                 raise ReportDecodeError(f"{p}: not a readable .docx file ({exc}).") from None
-        else:
+        elif suffix == ".pdf":
             import pypdf
 
             try:
                 text = "\n".join(page.extract_text() or "" for page in pypdf.PdfReader(p).pages)
             except Exception as exc:  # pypdf raises several unrelated types
                 raise ReportDecodeError(f"{p}: not a readable .pdf file ({exc}).") from None
+        else:
+            text = html_main_text(p.read_bytes(), source=str(p))
     except ImportError:
         raise ReportDecodeError(
-            f"{p}: reading {suffix} files needs the 'docs' extra: pip install 'sectioncls[docs]'."
+            f"{p}: reading {suffix} files needs the '{extra}' extra: "
+            f"pip install 'sectioncls[{extra}]'."
         ) from None
     if not text.strip():
         raise ReportDecodeError(f"{p}: has no extractable text (a scanned PDF needs OCR first).")
     return text
 
 
+def html_main_text(page: bytes | str, *, source: str = "page") -> str:
+    """The report in a web page: its title and main text, one paragraph or heading a line.
+
+    Most reports are published as pages of a government site, wrapped in navigation,
+    breadcrumbs, share buttons, related links and footers. trafilatura (a maintained
+    main-content extractor) keeps the article and drops that chrome; it decodes the page by
+    its declared or detected charset (GBK pages are common). The title comes from the page's
+    metadata when the main text does not start with it, since the model reads the title.
+    """
+    import trafilatura
+
+    text = trafilatura.extract(
+        page,
+        output_format="txt",
+        include_tables=True,
+        include_comments=False,
+        include_links=False,
+        include_images=False,
+        deduplicate=False,
+    )
+    # An index page or a script-filled shell still yields a few link lines: a report has
+    # sentences.
+    if not text or len(_SENTENCE_CJK.findall(text)) < 20:
+        raise ReportDecodeError(
+            f"{source}: no main text found in this web page (an index page, a page that "
+            "loads its text by script, or an error page); save the report's own page or its "
+            "text as .txt."
+        )
+    meta = trafilatura.extract_metadata(page)
+    title = (meta.title or "").strip() if meta else ""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if title and title not in lines[0] and lines[0] not in title:
+        lines.insert(0, title)
+    return "\n".join(lines) + "\n"
+
+
+_SENTENCE_CJK = re.compile(r"[\u4e00-\u9fff](?=[^\n]*[。；！？;])")
 _DOC_ID_BAD = re.compile(r"[^\w.-]+", re.UNICODE)
 
 
