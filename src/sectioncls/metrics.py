@@ -1,12 +1,16 @@
 """Evaluation figures shared by training, cross-validation and the model card.
 
 Plain scikit-learn and numpy: nothing is fetched from a hub (`evaluate.load("f1")` would be).
+The same figures are packaged as a local `evaluate` module (`METRICS_MODULE`, loaded by path
+with `load_metrics()`), which training's `compute_metrics` uses and users can load for their
+own predictions.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +21,24 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-__all__ = ["classification_figures", "expected_calibration_error", "sigmoid", "softmax"]
+__all__ = [
+    "METRICS_MODULE",
+    "classification_figures",
+    "expected_calibration_error",
+    "load_metrics",
+    "sigmoid",
+    "softmax",
+]
+
+# The local `evaluate` module (a directory whose script has its name), loaded by path only.
+METRICS_MODULE = str(Path(__file__).parent / "resources" / "metrics" / "sectioncls_metrics")
+
+
+def load_metrics():
+    """The project's metrics as an `evaluate` module, from the package: no hub is asked."""
+    import evaluate
+
+    return evaluate.load(METRICS_MODULE)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -1,14 +1,47 @@
 """The model card written into every checkpoint: what it is, what it was trained on, how well
-it does on reports it never saw, and how to use it."""
+it does on reports it never saw, how to use it, and what it was built with.
+
+As in SetFit and SpanMarker, the card is rendered from one data object (`ModelCardData`) that
+training fills as it goes (`ModelCardData.from_training`) and that is saved beside the card
+(`model_card.json`), so a card can be rebuilt, compared or tested without re-training.
+"""
 
 from __future__ import annotations
 
+import datetime as _dt
+import platform
 from collections import Counter
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from typing import Any
 
 from . import __version__
 
-__all__ = ["render_model_card", "results_table"]
+__all__ = ["ModelCardData", "library_versions", "render_model_card", "results_table"]
+
+# The libraries whose versions decide what a checkpoint computes and can be loaded with.
+_LIBRARIES = ("sectioncls", "torch", "transformers", "tokenizers", "datasets", "accelerate")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries that shaped a training run (absent ones skipped)."""
+    out = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            out[name] = __version__ if name == "sectioncls" else metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _hardware() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"GPU: {torch.cuda.get_device_name(0)}"
+    from .runtime import cpu_info
+
+    return f"{cpu_info().describe()} ({torch.get_num_threads()} threads)"
 
 
 def _fmt(mean: float, std: float | None = None) -> str:
@@ -31,44 +64,131 @@ def results_table(cv: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_model_card(cfg, schema, metrics: dict[str, Any], dataset=None) -> str:
-    cats = list(schema.categories)
-    counts = ""
-    if dataset is not None:
-        rows = []
-        for split, ds in dataset.items():
+@dataclass
+class ModelCardData:
+    """Everything the card says, as data: filled during training, saved with the checkpoint."""
+
+    base_model: str
+    categories: list[str]
+    context: list[str]
+    max_seq_length: int
+    metric_pooling: str
+    annotations: list[str]
+    # split -> {"reports", "units", "<category>"…, "metric"}
+    splits: dict[str, dict[str, int]] = field(default_factory=dict)
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    train_seconds: float | None = None
+    cv: dict[str, Any] | None = None  # `sectioncls evaluate`'s results (systems, tests)
+    dev: dict[str, Any] | None = None  # figures on held-out dev reports of this run
+    dev_reports: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=library_versions)
+    hardware: str = ""
+    trained_on: str = field(default_factory=lambda: _dt.date.today().isoformat())
+
+    @classmethod
+    def from_training(
+        cls, cfg, schema, metrics: dict[str, Any], dataset=None, *, hardware: str | None = None
+    ) -> ModelCardData:
+        cats = list(schema.categories)
+        splits: dict[str, dict[str, int]] = {}
+        for split, ds in (dataset or {}).items():
             c = Counter(ds["category"])
-            m = sum(ds["metric"])
-            rows.append(
-                f"| {split} | {len(set(ds['doc_id']))} | {len(ds)} | "
-                + " | ".join(str(c.get(i, 0)) for i in range(len(cats)))
-                + f" | {m} |"
+            splits[split] = {
+                "reports": len(set(ds["doc_id"])),
+                "units": len(ds),
+                **{name: c.get(i, 0) for i, name in enumerate(cats)},
+                "metric": int(sum(ds["metric"])),
+            }
+        hyper = {
+            k: getattr(cfg, k)
+            for k in (
+                "epochs",
+                "learning_rate",
+                "head_learning_rate",
+                "batch_size",
+                "seed",
+                "class_weighting",
+                "context_dropout",
+                "real_oversampling",
+                "encoder_layers",
             )
-        counts = (
-            "| split | reports | units | " + " | ".join(cats) + " | metric=yes |\n"
-            "|---|---|---|" + "---|" * len(cats) + "---|\n" + "\n".join(rows)
+            if hasattr(cfg, k)
+        }
+        return cls(
+            base_model=cfg.base_model,
+            categories=cats,
+            context=list(cfg.context),
+            max_seq_length=cfg.max_seq_length,
+            metric_pooling=cfg.metric_pooling,
+            annotations=list(cfg.annotations),
+            splits=splits,
+            hyperparameters=hyper,
+            train_seconds=metrics.get("train_seconds"),
+            cv=metrics.get("cv"),
+            dev=metrics.get("dev"),
+            dev_reports=list(metrics.get("dev_reports") or []),
+            hardware=_hardware() if hardware is None else hardware,
         )
-    eval_part = "No held-out evaluation was run with this training run."
-    if "cv" in metrics:
-        eval_part = (
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCardData:
+        return cls(**data)
+
+
+def _evaluation(card: ModelCardData) -> str:
+    if card.cv:
+        text = (
             "Leave-one-real-report-out cross-validation (mean ± std over folds and seeds; each "
             "fold trains on the other real reports and the written ones, and is scored on the "
-            "held-out real report):\n\n" + results_table(metrics["cv"])
+            "held-out real report):\n\n" + results_table(card.cv)
         )
-        for name, systems in (metrics["cv"].get("tests") or {}).items():
+        for name, systems in (card.cv.get("tests") or {}).items():
             if name != "as written":
-                eval_part += f"\n\nThe held-out reports, {name}:\n\n"
-                eval_part += results_table({"systems": systems})
-    elif "dev" in metrics:
-        d = metrics["dev"]
-        eval_part = (
-            f"Held-out dev reports {metrics.get('dev_reports')}: category macro-F1 "
+                text += f"\n\nThe held-out reports, {name}:\n\n"
+                text += results_table({"systems": systems})
+        return text
+    if card.dev:
+        d = card.dev
+        return (
+            f"Held-out dev reports {card.dev_reports}: category macro-F1 "
             f"{d['category_macro_f1']:.3f}, accuracy {d['category_accuracy']:.3f}, metric F1 "
             f"{d['metric_f1']:.3f}, ECE {d['category_ece']:.3f} (n = {d['n']})."
         )
+    return "No held-out evaluation was run with this training run."
+
+
+def _splits_table(card: ModelCardData) -> str:
+    if not card.splits:
+        return ""
+    cats = card.categories
+    head = "| split | reports | units | " + " | ".join(cats) + " | metric=yes |\n"
+    rule = "|---|---|---|" + "---|" * len(cats) + "---|\n"
+    rows = [
+        f"| {split} | {s['reports']} | {s['units']} | "
+        + " | ".join(str(s.get(c, 0)) for c in cats)
+        + f" | {s['metric']} |"
+        for split, s in card.splits.items()
+    ]
+    return head + rule + "\n".join(rows)
+
+
+def render_model_card(card: ModelCardData) -> str:
+    """The README.md of a checkpoint (Hugging Face model-card layout with YAML front matter)."""
+    h = card.hyperparameters
+    versions = "\n".join(f"- {name}: {v}" for name, v in card.versions.items())
+    seconds = "?" if card.train_seconds is None else f"{card.train_seconds:g}"
+    training = (
+        f"{h.get('epochs', '?'):g} epochs, learning rate {h.get('learning_rate', '?'):g}, batch "
+        f"size {h.get('batch_size', '?')}, seed {h.get('seed', '?')}, class weighting "
+        f"`{h.get('class_weighting', '?')}`, context dropout {h.get('context_dropout', 0):g}; "
+        f"took {seconds} s on {card.hardware or 'unrecorded hardware'} ({card.trained_on})."
+    )
     return f"""---
 library_name: sectioncls
-base_model: {cfg.base_model}
+base_model: {card.base_model}
 language: zh
 tags: [text-classification, chinese, government-reports]
 ---
@@ -76,10 +196,10 @@ tags: [text-classification, chinese, government-reports]
 # sectioncls tagger
 
 Tags every unit of a Chinese annual work report (heading, sentence or enumerated item) as one of
-{", ".join(f"`{c}`" for c in cats)} and says whether it carries a **metric** (a quantified fact or
-target). Built with sectioncls {__version__} on the base encoder `{cfg.base_model}`
-(context: {", ".join(cfg.context) or "none"}; max {cfg.max_seq_length} tokens; metric head:
-{cfg.metric_pooling}-pooled tokens).
+{", ".join(f"`{c}`" for c in card.categories)} and says whether it carries a **metric** (a
+quantified fact or target). Built with sectioncls {card.versions.get("sectioncls", "?")} on the
+base encoder `{card.base_model}` (context: {", ".join(card.context) or "none"}; max
+{card.max_seq_length} tokens; metric head: {card.metric_pooling}-pooled tokens).
 
 ## Use
 
@@ -95,20 +215,22 @@ or `sectioncls tag reports/ --model path/to/this/directory --format html -o out/
 
 ## Evaluation
 
-{eval_part}
+{_evaluation(card)}
 
 ## Training data
 
-Label Studio exports: {", ".join(f"`{a}`" for a in cfg.annotations)}.
+Label Studio exports: {", ".join(f"`{a}`" for a in card.annotations)}.
 
-{counts}
+{_splits_table(card)}
 
 ## Training
 
-{cfg.epochs:g} epochs, learning rate {cfg.learning_rate:g}, batch size {cfg.batch_size}, seed
-{cfg.seed}, class weighting `{cfg.class_weighting}`, context dropout {cfg.context_dropout:g};
-took {metrics.get("train_seconds", "?")} s.
-The full run config is in `training_config.yaml`.
+{training}
+The full run config is in `training_config.yaml`; this card's data is in `model_card.json`.
+
+## Framework versions
+
+{versions}
 
 ## Limitations
 

@@ -284,7 +284,7 @@ class ReportTagger:
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
             src = Path(self.name) if self.name else None
-            for extra in ("README.md", "metrics.json", "training_config.yaml"):
+            for extra in ("README.md", "model_card.json", "metrics.json", "training_config.yaml"):
                 if src and (src / extra).is_file():
                     shutil.copy2(src / extra, tmp / extra)
             write_checkpoint_marker(tmp, self.categories)

@@ -356,18 +356,29 @@ def _trainer_classes():
 
 
 def _compute_metrics_fn(categories: list[str]) -> Callable[[Any], dict[str, float]]:
+    """Dev-set figures through the project's local `evaluate` module (loaded by path)."""
+    from .metrics import load_metrics
+
+    module = load_metrics()
+
     def compute(eval_pred) -> dict[str, float]:
         cat_logits, metric_logits = eval_pred.predictions[:2]
         y_cat, y_metric = eval_pred.label_ids
-        figs = classification_figures(
-            categories, y_cat, softmax(cat_logits), y_metric.astype(int), sigmoid(metric_logits)
+        probs = softmax(cat_logits)
+        figs = module.compute(
+            predictions=probs.argmax(axis=1).tolist(),
+            references=np.asarray(y_cat, dtype=int).tolist(),
+            metric_predictions=(sigmoid(metric_logits).reshape(-1) >= 0.5).astype(int).tolist(),
+            metric_references=np.asarray(y_metric, dtype=int).reshape(-1).tolist(),
+            probabilities=probs.tolist(),
+            categories=categories,
         )
-        score = (figs["category_macro_f1"] + figs["metric_f1"]) / 2
         return {
             "category_accuracy": figs["category_accuracy"],
             "category_macro_f1": figs["category_macro_f1"],
             "metric_f1": figs["metric_f1"],
-            "score": score,
+            "category_ece": figs["category_ece"],
+            "score": (figs["category_macro_f1"] + figs["metric_f1"]) / 2,
         }
 
     return compute
@@ -555,8 +566,9 @@ def save_checkpoint(
 ) -> Path:
     """Write the whole checkpoint into a temp dir, then swap it into place: a reader never
     sees a half-written model, and a failed save leaves the previous one intact."""
-    from .modelcard import render_model_card
+    from .modelcard import ModelCardData, render_model_card
 
+    card = ModelCardData.from_training(cfg, schema, metrics, dataset)
     with atomic_directory(output_dir) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
@@ -566,6 +578,9 @@ def save_checkpoint(
         (tmp / "metrics.json").write_text(
             json.dumps(metrics, ensure_ascii=False, indent=1), "utf-8"
         )
-        (tmp / "README.md").write_text(render_model_card(cfg, schema, metrics, dataset), "utf-8")
+        (tmp / "model_card.json").write_text(
+            json.dumps(card.to_dict(), ensure_ascii=False, indent=1), "utf-8"
+        )
+        (tmp / "README.md").write_text(render_model_card(card), "utf-8")
         write_checkpoint_marker(tmp, list(schema.categories))
     return Path(output_dir)

@@ -1,6 +1,6 @@
 """Leave-one-report-out cross-validation of the tagger and both baselines (README results).
 
-.venv/bin/python scripts/evaluate.py --config configs/train-default.yaml --seeds 42 43
+.venv/bin/python scripts/cross_validate.py --config configs/train-default.yaml --seeds 42 43
 """
 
 import sys
