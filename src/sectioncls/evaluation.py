@@ -30,6 +30,7 @@ __all__ = [
     "AS_WRITTEN",
     "BASELINES",
     "Fold",
+    "System",
     "SystemRun",
     "cross_validate",
     "group_folds",
@@ -110,11 +111,23 @@ def rule_baseline(train, tests, categories: list[str], seed: int) -> SystemRun:
     return SystemRun(out)
 
 
-MODEL = "fine-tuned tagger"
-BASELINES: dict[str, Callable] = {
-    "TF-IDF char n-gram + LR": tfidf_baseline,
-    "section rule + number regex": rule_baseline,
-}
+@dataclass(frozen=True, slots=True)
+class System:
+    """A system under evaluation: its display name, how it runs on a fold, and what it is.
+
+    `trained` marks the fine-tuned model: it is rerun for every seed and its errors are the
+    ones written out; the baselines are deterministic given the fold."""
+
+    name: str
+    run: Callable[..., SystemRun]
+    trained: bool = False
+
+
+MODEL = "fine-tuned tagger"  # display name of the fine-tuned model in tables
+BASELINES: tuple[System, ...] = (
+    System("TF-IDF char n-gram + LR", tfidf_baseline),
+    System("section rule + number regex", rule_baseline),
+)
 
 
 def _model_system(cfg, progress: bool) -> Callable:
@@ -265,11 +278,13 @@ def cross_validate(
                 folds = [f for f in folds if any(f.name.startswith(h) for h in held_out)]
                 if not folds:
                     raise ValueError(f"no report matches held_out={list(held_out)}")
-    systems: dict[str, Callable] = {}
+    systems: list[System] = []
     if cfg is not None:
-        systems[MODEL] = _model_system(cfg, progress)
+        systems.append(System(MODEL, _model_system(cfg, progress), trained=True))
     if baselines:
-        systems.update(BASELINES)
+        systems.extend(BASELINES)
+    # The system whose errors are written out: the model, else the first baseline.
+    reported = systems[0]
     rows: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     pooled: dict[tuple[str, str], dict[str, list]] = {}
@@ -277,11 +292,12 @@ def cross_validate(
     # Seeds outermost: after the first seed there is a complete cross-validation to report.
     for seed in seeds:
         for fold in folds:
-            for name, system in systems.items():
-                if seed != seeds[0] and name != MODEL:
+            for system in systems:
+                if seed != seeds[0] and not system.trained:
                     continue  # the baselines are deterministic given the fold
+                name = system.name
                 t0 = time.perf_counter()
-                run: SystemRun = system(fold.train, fold.tests, categories, seed)
+                run = system.run(fold.train, fold.tests, categories, seed)
                 if run.train_seconds is not None:
                     train_seconds.append(run.train_seconds)
                 for test_name, test in fold.tests.items():
@@ -312,8 +328,7 @@ def cross_validate(
                         pool["p"].extend(np.asarray(p_cat).tolist())
                         pool["ym"].extend(y_metric)
                         pool["pm"].extend(np.asarray(p_metric).tolist())
-                        first = name == MODEL or (cfg is None and name == next(iter(systems)))
-                        if first and test_name == AS_WRITTEN:
+                        if system is reported and test_name == AS_WRITTEN:
                             errors.extend(_errors(test, categories, p_cat, p_metric, fold.name))
                 if on_fold:  # long runs: keep what is done so far
                     on_fold(rows)
