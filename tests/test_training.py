@@ -257,7 +257,7 @@ def test_cli_train_puts_cross_validation_into_the_model_card(tiny_bert_dir, expo
 
 
 def test_context_dropout_blanks_place_fields_only_in_training(tiny_bert_dir):
-    from sectioncls.base_model import load_tokenizer
+    from sectioncls.base import load_tokenizer
     from sectioncls.training import ContextCollator
 
     tok = load_tokenizer(str(tiny_bert_dir))

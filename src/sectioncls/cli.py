@@ -765,10 +765,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrars():
     """Subcommands that live beside their modules (imported lazily: no heavy imports here)."""
-    from . import base_model
+    from . import base
     from .studio import cli as studio_cli
 
-    return [base_model.register_cli, studio_cli.register_cli]
+    return [base.register_cli, studio_cli.register_cli]
 
 
 def main(argv: list[str] | None = None) -> int:

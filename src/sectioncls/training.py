@@ -433,7 +433,7 @@ def _optimizer(model: SectionClsModel, cfg: TrainConfig) -> torch.optim.Optimize
 
 def build_model(cfg: TrainConfig, schema: LabelSchema):
     """Tokenizer + a fresh tagger on top of the configured base encoder."""
-    from .base_model import load_tokenizer, resolve_base
+    from .base import load_tokenizer, resolve_base
 
     base_path = resolve_base(cfg.base_model)
     tokenizer = load_tokenizer(cfg.base_model)
