@@ -141,3 +141,35 @@ def test_cli_registers_studio_commands() -> None:
     for cmd in (["serve"], ["stop"], ["status"], ["pull", "--project", "p"],
                 ["agreement", "x.json"], ["install"]):  # fmt: skip
         assert callable(parser.parse_args(["studio", *cmd]).func)
+
+
+def test_plan_push_is_the_diff_against_the_server_without_io():
+    from sectioncls.studio.client import PreparedReport, plan_push
+
+    def row(i, text):
+        return {"doc_id": "d", "unit_index": i, "text": text, "unit_key": f"d#{i}"}
+
+    pred = {"model_version": "m1", "score": 0.9, "result": [{"x": 1}]}
+    existing = [
+        {"id": 1, "data": row(0, "同"), "total_annotations": 0,
+         "predictions": [{"id": 11, "model_version": "m1", "result": [{"x": 1}]}]},
+        {"id": 2, "data": row(1, "旧"), "total_annotations": 0, "predictions": []},
+        {"id": 3, "data": row(2, "已标"), "total_annotations": 1, "predictions": []},
+        {"id": 4, "data": row(9, "消失"), "total_annotations": 0},
+        {"id": 5, "data": {"doc_id": "other", "unit_index": 0, "text": "别的报告"}},
+    ]  # fmt: skip
+    wanted = PreparedReport(
+        "d",
+        [row(0, "同"), row(1, "新"), row(2, "改了"), row(3, "新增")],
+        [pred, pred, pred, pred],
+    )
+    plan = plan_push([wanted], existing)
+    assert [t["data"]["unit_index"] for t in plan.new_tasks] == [3]
+    assert plan.new_tasks[0]["predictions"] == [pred]
+    assert [tid for tid, _ in plan.updates] == [2]  # unlabelled and changed: updated in place
+    assert plan.unchanged == 2  # the same unit, and the annotated one whose text is kept
+    assert plan.stale == ["d#2"] and plan.orphaned == ["d#9"]  # other reports are not touched
+    # Unit 0 already has this model's identical prediction; unit 1 gets one; the stale unit
+    # is never predicted onto.
+    assert [p["task"] for p in plan.new_predictions] == [2]
+    assert plan.replaced_predictions == []

@@ -121,6 +121,82 @@ class PushResult:
 
 
 @dataclass(slots=True)
+class PreparedReport:
+    """A report's tasks as they should be: one data row per unit, and its prediction."""
+
+    doc_id: str
+    rows: list[dict[str, Any]]
+    predictions: list[dict[str, Any] | None]
+
+
+@dataclass(slots=True)
+class PushPlan:
+    """What a push changes on the server, worked out before anything is written."""
+
+    new_tasks: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    new_predictions: list[dict[str, Any]] = field(default_factory=list)
+    replaced_predictions: list[int] = field(default_factory=list)
+    unchanged: int = 0
+    stale: list[str] = field(default_factory=list)
+    orphaned: list[str] = field(default_factory=list)
+
+
+def plan_push(prepared: Sequence[PreparedReport], existing: Sequence[dict[str, Any]]) -> PushPlan:
+    """Diff the wanted tasks against the server's (no I/O).
+
+    A unit is matched by doc id and unit index. New units become tasks; changed unlabelled
+    ones are updated in place; a changed unit that already has annotations keeps its text and
+    is listed as stale for someone to re-check (never predicted onto); units that vanished
+    from a re-pushed report are listed as orphaned. A prediction replaces the same model
+    version's old one only when its result differs."""
+    by_key: dict[tuple[str, int], dict[str, Any]] = {}
+    for t in existing:
+        d = t.get("data") or {}
+        if "doc_id" in d and "unit_index" in d:
+            by_key[(str(d["doc_id"]), int(d["unit_index"]))] = t
+    plan = PushPlan()
+    current: set[tuple[str, int]] = set()
+    pushed = {r.doc_id for r in prepared}
+    for report in prepared:
+        for row, item in zip(report.rows, report.predictions, strict=True):
+            key = (report.doc_id, int(row["unit_index"]))
+            current.add(key)
+            old = by_key.get(key)
+            if old is None:
+                plan.new_tasks.append({"data": row, **({"predictions": [item]} if item else {})})
+                continue
+            old_data = old.get("data") or {}
+            changed = any(old_data.get(k) != row.get(k) for k in UNIT_FIELDS)
+            stale = changed and (old.get("total_annotations") or 0) > 0
+            if stale:
+                plan.stale.append(f"{report.doc_id}#{key[1]}")
+                changed = False  # keep the annotated text; someone must re-check it
+                keep = {"uncertainty": row["uncertainty"]} if "uncertainty" in row else {}
+                row = {**old_data, **keep}
+            data_changed = changed or any(
+                old_data.get(k) != row.get(k) for k in ("uncertainty", "unit_key")
+            )
+            if data_changed:
+                plan.updates.append((int(old["id"]), {**old_data, **row}))
+            else:
+                plan.unchanged += 1
+            if item is not None and not stale:  # never predict new text onto old
+                same = [
+                    p for p in (old.get("predictions") or [])
+                    if isinstance(p, dict) and p.get("model_version") == item["model_version"]
+                ]  # fmt: skip
+                if len(same) == 1 and same[0].get("result") == item["result"]:
+                    continue
+                plan.replaced_predictions.extend(
+                    int(p["id"]) for p in same if p.get("id") is not None
+                )
+                plan.new_predictions.append({"task": int(old["id"]), **item})
+    plan.orphaned = sorted(f"{d}#{i}" for d, i in by_key if d in pushed and (d, i) not in current)
+    return plan
+
+
+@dataclass(slots=True)
 class PullResult:
     path: Path
     project_id: int
@@ -396,107 +472,83 @@ class StudioClient:
         extra_data: dict[str, Any] | None = None,
     ) -> PushResult:
         """Segment reports and make the project hold exactly one task per unit; `extra_data`
-        goes into every task (e.g. {"source": "synthetic"} for written reports)."""
-        from sectioncls.segment import segment
+        goes into every task (e.g. {"source": "synthetic"} for written reports).
 
+        Four steps: segment (and predict) locally, validate, diff against the server's tasks
+        (`plan_push`, no I/O), write the difference."""
         docs = _load_reports(reports)
+        prepared = [
+            self._prepare(doc_id, text, predictions, extra_data) for doc_id, text in docs
+        ]  # every report is segmented and validated before the server is touched
         self.check()
         pid = self.ensure_project(project_title)
-        result = PushResult(project_id=pid, project_title=project_title, url=self.url)
-        existing: dict[tuple[str, int], dict[str, Any]] = {}
-        for t in self.tasks(pid, with_annotations=predictions is not None):
-            d = t.get("data") or {}
-            if "doc_id" in d and "unit_index" in d:
-                existing[(str(d["doc_id"]), int(d["unit_index"]))] = t
-        new_tasks: list[dict[str, Any]] = []
-        new_preds: list[dict[str, Any]] = []
-        stale_pred_ids: list[int] = []
-        pushed_docs: set[str] = set()
-        current: set[tuple[str, int]] = set()
-        updates: list[tuple[int, dict[str, Any]]] = []
-        metric_name = self.schema.metric.name
-        for doc_id, text in docs:
-            pushed_docs.add(doc_id)
-            units = segment(text)
-            rows = task_data(units, doc_id, **(extra_data or {}))
-            preds: list[dict[str, Any]] | None = None
-            if predictions is not None:
-                preds = predictions.predict_units(units)
-                if len(preds) != len(units):
-                    raise StudioError(
-                        f"predictor returned {len(preds)} predictions for {len(units)} units of "
-                        f"{doc_id}"
-                    )
-                bad = {str(p.get("category")) for p in preds} - set(self.schema.categories)
-                if bad:
-                    raise StudioError(
-                        f"predictor {predictions.model_version!r} returned categories "
-                        f"{sorted(bad)} not in the label schema {list(self.schema.categories)}"
-                    )
-            for i, row in enumerate(rows):
-                pred_item: dict[str, Any] | None = None
-                if preds is not None and predictions is not None:
-                    res, score, unc = prediction_for(preds[i], self.schema, metric_name)
-                    row["uncertainty"] = unc
-                    pred_item = {
-                        "model_version": predictions.model_version,
-                        "score": score,
-                        "result": res,
-                    }
-                key = (doc_id, int(row["unit_index"]))
-                current.add(key)
-                old = existing.get(key)
-                if old is None:
-                    task: dict[str, Any] = {"data": row}
-                    if pred_item is not None:
-                        task["predictions"] = [pred_item]
-                        result.predictions += 1
-                    new_tasks.append(task)
-                    continue
-                old_data = old.get("data") or {}
-                changed = any(old_data.get(k) != row.get(k) for k in UNIT_FIELDS)
-                stale = changed and (old.get("total_annotations") or 0) > 0
-                if stale:
-                    result.stale.append(f"{doc_id}#{key[1]}")
-                    changed = False  # keep the annotated text; someone must re-check it
-                    row = {
-                        **old_data,
-                        **({"uncertainty": row["uncertainty"]} if "uncertainty" in row else {}),
-                    }
-                data_changed = changed or any(
-                    old_data.get(k) != row.get(k) for k in ("uncertainty", "unit_key")
-                )
-                if data_changed:
-                    updates.append((int(old["id"]), {**old_data, **row}))
-                else:
-                    result.unchanged += 1
-                if pred_item is not None and not stale:  # never predict new text onto old
-                    same = [
-                        p for p in (old.get("predictions") or [])
-                        if isinstance(p, dict)
-                        and p.get("model_version") == pred_item["model_version"]
-                    ]  # fmt: skip
-                    if len(same) == 1 and same[0].get("result") == pred_item["result"]:
-                        continue
-                    stale_pred_ids.extend(int(p["id"]) for p in same if p.get("id") is not None)
-                    new_preds.append({"task": int(old["id"]), **pred_item})
-        result.orphaned = sorted(
-            f"{d}#{i}" for d, i in existing if d in pushed_docs and (d, i) not in current
+        existing = self.tasks(pid, with_annotations=predictions is not None)
+        plan = plan_push(prepared, existing)
+        result = PushResult(
+            project_id=pid,
+            project_title=project_title,
+            url=self.url,
+            unchanged=plan.unchanged,
+            stale=plan.stale,
+            orphaned=plan.orphaned,
         )
-        self._update_tasks(updates)
-        result.updated = len(updates)
-        if new_tasks:
-            for start in range(0, len(new_tasks), 1000):
-                self.import_tasks(pid, new_tasks[start : start + 1000])
-            result.created = len(new_tasks)
-        for pred_id in stale_pred_ids:
+        self._write_plan(pid, plan, predictions, result)
+        return result
+
+    def _prepare(
+        self,
+        doc_id: str,
+        text: str,
+        predictions: Predictor | None,
+        extra_data: dict[str, Any] | None,
+    ) -> PreparedReport:
+        """One report's task rows (and predictions) as they should be on the server."""
+        from sectioncls.segment import segment
+
+        units = segment(text)
+        rows = task_data(units, doc_id, **(extra_data or {}))
+        items: list[dict[str, Any] | None] = [None] * len(rows)
+        if predictions is not None:
+            preds = predictions.predict_units(units)
+            self._validate_predictions(preds, units, doc_id, predictions)
+            for i, row in enumerate(rows):
+                res, score, unc = prediction_for(preds[i], self.schema, self.schema.metric.name)
+                row["uncertainty"] = unc
+                items[i] = {"model_version": predictions.model_version, "score": score,
+                            "result": res}  # fmt: skip
+        return PreparedReport(doc_id, rows, items)
+
+    def _validate_predictions(
+        self, preds: list[dict[str, Any]], units: Sequence[Unit], doc_id: str, predictor: Predictor
+    ) -> None:
+        if len(preds) != len(units):
+            raise StudioError(
+                f"predictor returned {len(preds)} predictions for {len(units)} units of {doc_id}"
+            )
+        bad = {str(p.get("category")) for p in preds} - set(self.schema.categories)
+        if bad:
+            raise StudioError(
+                f"predictor {predictor.model_version!r} returned categories {sorted(bad)} not "
+                f"in the label schema {list(self.schema.categories)}"
+            )
+
+    def _write_plan(
+        self, pid: int, plan: PushPlan, predictions: Predictor | None, result: PushResult
+    ) -> None:
+        """Apply a plan: updates, new tasks in pages of 1,000, replaced predictions."""
+        self._update_tasks(plan.updates)
+        result.updated = len(plan.updates)
+        for start in range(0, len(plan.new_tasks), 1000):
+            self.import_tasks(pid, plan.new_tasks[start : start + 1000])
+        result.created = len(plan.new_tasks)
+        result.predictions += sum(1 for t in plan.new_tasks if t.get("predictions"))
+        for pred_id in plan.replaced_predictions:
             with self._api(f"replacing prediction {pred_id}"):
                 self.ls.predictions.delete(pred_id)
-        result.predictions += self.add_predictions(pid, new_preds)
+        result.predictions += self.add_predictions(pid, plan.new_predictions)
         if predictions is not None:
             with self._api("setting the project's model version"):
                 self.ls.projects.update(pid, model_version=predictions.model_version)
-        return result
 
     # ------------------------------------------------------------------ annotations
     def annotate(
