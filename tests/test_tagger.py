@@ -260,6 +260,18 @@ def test_runtime_choice_per_machine():
         choose_runtime("onnx", onnx_available=False)
 
 
+def test_a_onednn_cap_takes_native_bf16_away(monkeypatch):
+    from sectioncls.runtime import _capped
+
+    flags = frozenset({"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16"})
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert _capped(flags) == {"avx2"}
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
+    assert CpuInfo("x", _capped(flags)).native_bf16 == "avx512_bf16"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert _capped(flags) == flags
+
+
 def test_unknown_backend_is_refused(tiny_model):
     with pytest.raises(ValueError, match="backend"):
         ReportTagger.from_pretrained(tiny_model, backend="tensorrt")

@@ -381,16 +381,17 @@ class _RowSink:
     """jsonl/csv/json/table rows, streamed to stdout or to a file renamed into place at the
     end; jsonl/csv files go through `ChunkedFile` (committed per chunk, resumable)."""
 
-    def __init__(self, fmt: str, output: str | None, resume: bool) -> None:
+    def __init__(self, fmt: str, output: str | None, resume: bool, categories) -> None:
         from .outputs import ChunkedFile
-        from .render import CSV_FIELDS
+        from .render import csv_columns
 
         self.fmt, self.output, self.rows = fmt, output, 0
+        self.fields = csv_columns(categories)  # one score column per category of the model
         self._chunked: ChunkedFile | None = None
         self._atomic = None
         self._first = True
         if output and fmt in ("jsonl", "csv"):
-            self._chunked = ChunkedFile(output, fmt, resume=resume, csv_fields=CSV_FIELDS)
+            self._chunked = ChunkedFile(output, fmt, resume=resume, csv_fields=self.fields)
             self.done = self._chunked.done
             self.rows = self._chunked.rows_before
             return
@@ -402,7 +403,7 @@ class _RowSink:
             self._fh = sys.stdout
 
     def write(self, reports) -> None:
-        from .render import CSV_FIELDS, csv_rows
+        from .render import csv_rows
 
         rows = [
             row
@@ -422,7 +423,7 @@ class _RowSink:
             )
         elif self.fmt == "csv":
             buf = io.StringIO()
-            w = csv.DictWriter(buf, fieldnames=list(CSV_FIELDS), extrasaction="ignore")
+            w = csv.DictWriter(buf, fieldnames=self.fields, extrasaction="ignore")
             if self._first:
                 w.writeheader()
             w.writerows(rows)
@@ -556,7 +557,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     sink = (
         _HtmlSink(output, len(paths), tagger.categories)
         if args.format == "html"
-        else _RowSink(args.format, output, args.resume)
+        else _RowSink(args.format, output, args.resume, tagger.categories)
     )
     errors: list[str] = []
     tagged = 0

@@ -15,7 +15,6 @@ Needs the `ray` extra: `pip install 'sectioncls[ray]'`.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ class _TagBatch:
         self.batch_size = batch_size
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        from .render import csv_columns, csv_rows
         from .textio import ReportDecodeError, doc_id_from_path, read_document
 
         texts, ids, rows = [], [], []
@@ -61,65 +61,12 @@ class _TagBatch:
                 texts.append(read_document(path))
                 ids.append(doc_id_from_path(path))
             except ReportDecodeError as exc:
-                rows.append(_error_row(str(path), str(exc)))
+                rows.append({"doc_id": str(path), "error": str(exc)})
         for report in self.tagger.tag_many(texts, doc_ids=ids, batch_size=self.batch_size):
-            for u in report.units:
-                rows.append(_unit_row(report.doc_id, u, self.tagger.categories))
-        # Columns of equal length: Ray turns them into one block.
-        return {key: [r[key] for r in rows] for key in _COLUMNS} if rows else _empty()
-
-
-_COLUMNS = (
-    "doc_id",
-    "index",
-    "start",
-    "end",
-    "kind",
-    "level",
-    "heading_path",
-    "section",
-    "part",
-    "text",
-    "category",
-    "scores",
-    "metric",
-    "metric_score",
-    "metrics",
-    "error",
-)
-
-
-def _empty() -> dict[str, list[Any]]:
-    return {key: [] for key in _COLUMNS}
-
-
-def _unit_row(doc_id: str, u, categories: Sequence[str]) -> dict[str, Any]:
-    return {
-        "doc_id": doc_id,
-        "index": u.index,
-        "start": u.start,
-        "end": u.end,
-        "kind": u.kind,
-        "level": -1 if u.level is None else u.level,
-        "heading_path": " › ".join(u.heading_path),
-        "section": u.section or "",
-        "part": u.part or "",
-        "text": u.text,
-        "category": u.category,
-        # JSON text: the same columns whatever the schema's categories are.
-        "scores": json.dumps({c: u.scores[c] for c in categories}),
-        "metric": bool(u.metric),
-        "metric_score": float(u.metric_score),
-        "metrics": json.dumps([q.to_dict() for q in u.metrics], ensure_ascii=False),
-        "error": "",
-    }
-
-
-def _error_row(path: str, reason: str) -> dict[str, Any]:
-    row: dict[str, Any] = dict.fromkeys(_COLUMNS, "")
-    row.update(doc_id=path, index=-1, start=-1, end=-1, level=-1, metric=False, metric_score=0.0)
-    row["error"] = reason
-    return row
+            rows.extend({**row, "error": ""} for row in csv_rows(report))
+        # The columns of `tag --format csv`, plus the error; equal lengths make one block.
+        columns = [*csv_columns(self.tagger.categories), "error"]
+        return {key: [r.get(key) for r in rows] for key in columns}
 
 
 def tag_with_ray(

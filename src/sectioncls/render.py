@@ -16,7 +16,15 @@ from typing import Any
 
 from .tagger import TaggedReport
 
-__all__ = ["CSV_FIELDS", "csv_rows", "index_html", "index_row", "report_html", "reports_csv"]
+__all__ = [
+    "CSV_FIELDS",
+    "csv_columns",
+    "csv_rows",
+    "index_html",
+    "index_row",
+    "report_html",
+    "reports_csv",
+]
 
 COLOURS = {
     "achievement": "#d8f0d8",
@@ -30,7 +38,7 @@ LABELS_ZH = {
     "plan": "计划/打算",
     "other": "其他",
 }
-CSV_FIELDS = (
+_ROW_HEAD = (
     "doc_id",
     "index",
     "start",
@@ -42,14 +50,16 @@ CSV_FIELDS = (
     "heading_path",
     "text",
     "category",
-    "score_achievement",
-    "score_problem",
-    "score_plan",
-    "score_other",
-    "metric",
-    "metric_score",
-    "metrics",
 )
+_ROW_TAIL = ("metric", "metric_score", "metrics")
+
+
+def csv_columns(categories: Sequence[str]) -> list[str]:
+    """The columns of a unit row (CSV, Parquet): one score column per category."""
+    return [*_ROW_HEAD, *(f"score_{c}" for c in categories), *_ROW_TAIL]
+
+
+CSV_FIELDS = tuple(csv_columns(list(COLOURS)))
 
 _STYLE = """
 body{font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-serif;margin:0;
@@ -205,10 +215,13 @@ def csv_rows(report: TaggedReport) -> list[dict[str, Any]]:
     return rows
 
 
-def reports_csv(reports: Sequence[TaggedReport]) -> str:
+def reports_csv(reports: Sequence[TaggedReport], categories: Sequence[str] | None = None) -> str:
     """All reports as one CSV text with a header (`csv_rows` for streaming writers)."""
+    if categories is None:
+        first = next((u for r in reports for u in r.units), None)
+        categories = list(first.scores) if first else list(COLOURS)
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(CSV_FIELDS), extrasaction="ignore")
+    w = csv.DictWriter(buf, fieldnames=csv_columns(categories), extrasaction="ignore")
     w.writeheader()
     for report in reports:
         w.writerows(csv_rows(report))

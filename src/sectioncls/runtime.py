@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,16 +55,41 @@ class CpuInfo:
         return f"cpu: {self.name}; {', '.join(found) or 'no AVX2'}"
 
 
+# oneDNN (PyTorch's CPU matmul library) can be capped below what the CPU has, e.g. to
+# reproduce an older machine's speed: ONEDNN_MAX_CPU_ISA=AVX2 leaves no native bf16.
+_ISA_CAPS = {
+    "SSE41": ("avx", "avx512", "amx", "vnni"),
+    "AVX": ("avx2", "avx512", "amx", "vnni"),
+    "AVX2": ("avx512", "amx", "avx_vnni"),
+    "AVX2_VNNI": ("avx512", "amx"),
+    "AVX2_VNNI_2": ("avx512", "amx"),
+    "AVX512_CORE": ("avx512_bf16", "avx512_vnni", "amx"),
+    "AVX512_CORE_VNNI": ("avx512_bf16", "amx"),
+    "AVX512_CORE_BF16": ("amx",),
+}
+
+
+def _capped(flags: frozenset[str]) -> frozenset[str]:
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    dropped = _ISA_CAPS.get(cap, ())
+    return frozenset(f for f in flags if not f.startswith(dropped)) if dropped else flags
+
+
 @functools.cache
 def cpu_info() -> CpuInfo:
-    """Read /proc/cpuinfo where there is one; elsewhere the platform's name and no flags."""
+    """Read /proc/cpuinfo where there is one; elsewhere the platform's name and no flags.
+    Instruction sets that ONEDNN_MAX_CPU_ISA caps away count as absent."""
     try:
         lines = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return CpuInfo(platform.processor() or platform.machine() or "unknown", frozenset())
     name = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
     flags = next((ln.split(":", 1)[1] for ln in lines if ln.startswith("flags")), "")
-    return CpuInfo(name or platform.machine() or "unknown", frozenset(flags.split()))
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    name = name or platform.machine() or "unknown"
+    if cap:
+        name += f" (capped by ONEDNN_MAX_CPU_ISA={cap})"
+    return CpuInfo(name, _capped(frozenset(flags.split())))
 
 
 @dataclass(frozen=True)
