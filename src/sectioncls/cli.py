@@ -469,12 +469,12 @@ class _HtmlSink:
     """A page per report, written as each report finishes, and an index at the end; or one
     page when a single report goes to a .html file."""
 
-    def __init__(self, output: str | None, n_inputs: int, categories) -> None:
+    def __init__(self, output: str | None, n_inputs: int, categories, labels) -> None:
         if output is None:
             raise CLIError("--format html needs --output (a .html file or a folder)")
         out = Path(output)
         self.single = out.suffix.lower() == ".html" and n_inputs == 1
-        self.out, self.categories, self.done = out, categories, set()
+        self.out, self.categories, self.labels, self.done = out, categories, labels, set()
         self.index: list[dict] = []
         self.written: list[Path] = []
         self.rows = 0
@@ -485,7 +485,7 @@ class _HtmlSink:
         for r in reports:
             target = self.out if self.single else self.out / f"{r.doc_id}.html"
             with atomic_write(target) as fh:
-                fh.write(report_html(r, self.categories))
+                fh.write(report_html(r, self.categories, self.labels))
             self.index.append(index_row(r, target.name))
             self.written.append(target)
             self.rows += len(r.units)
@@ -495,7 +495,7 @@ class _HtmlSink:
 
         if not self.single:
             with atomic_write(self.out / "index.html") as fh:
-                fh.write(index_html(self.index))
+                fh.write(index_html(self.index, self.categories, self.labels))
             self.written.append(self.out / "index.html")
         shown = [str(p) for p in self.written[:3]]
         more = len(self.written) - len(shown)
@@ -555,7 +555,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     if args.verbose:
         print(f"{cpu_info().describe()}\nruntime: {tagger.runtime.describe()}", file=sys.stderr)
     sink = (
-        _HtmlSink(output, len(paths), tagger.categories)
+        _HtmlSink(output, len(paths), tagger.categories, tagger.category_labels)
         if args.format == "html"
         else _RowSink(args.format, output, args.resume, tagger.categories)
     )

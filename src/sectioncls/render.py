@@ -18,6 +18,7 @@ from .tagger import TaggedReport
 
 __all__ = [
     "CSV_FIELDS",
+    "category_colours",
     "csv_columns",
     "csv_rows",
     "index_html",
@@ -38,6 +39,24 @@ LABELS_ZH = {
     "plan": "计划/打算",
     "other": "其他",
 }
+# Colours for the categories of a user's own schema, in order after the four above.
+_PALETTE = ("#fde2b3", "#e3d7ff", "#cdeff0", "#ffd8ec", "#eef0b8", "#d5e8c6", "#f5cfc2",
+            "#c9d7f2")  # fmt: skip
+
+
+def category_colours(categories: Sequence[str]) -> dict[str, str]:
+    """A distinct background per category: the packaged four keep theirs, others get the
+    palette in order (cycled past eight)."""
+    extra = [c for c in categories if c not in COLOURS]
+    return {
+        c: COLOURS.get(c) or _PALETTE[extra.index(c) % len(_PALETTE)] for c in categories
+    }
+
+
+def _names(categories: Sequence[str], labels: dict[str, str] | None) -> dict[str, str]:
+    return {c: (labels or {}).get(c) or LABELS_ZH.get(c, c) for c in categories}
+
+
 _ROW_HEAD = (
     "doc_id",
     "index",
@@ -96,7 +115,7 @@ document.querySelectorAll('input.cat-filter').forEach(function(box){
 """
 
 
-def _unit_span(report: TaggedReport, unit) -> str:
+def _unit_span(report: TaggedReport, unit, colours: dict[str, str]) -> str:
     """The unit's text with its extracted numbers wrapped in <mark>."""
     parts, pos = [], unit.start
     for q in unit.metrics:
@@ -115,15 +134,15 @@ def _unit_span(report: TaggedReport, unit) -> str:
     return (
         f'<span class="u cat-{unit.category} {unit.kind}" data-index="{unit.index}" '
         f'data-category="{unit.category}" data-metric="{int(unit.metric)}" '
-        f'style="background:{COLOURS.get(unit.category, "#fff")}" title="{html.escape(title)}">'
+        f'style="background:{colours.get(unit.category, "#fff")}" title="{html.escape(title)}">'
         + "".join(parts)
         + "</span>"
     )
 
 
-def _summary_table(report: TaggedReport, categories: Sequence[str]) -> str:
+def _summary_table(report: TaggedReport, categories: Sequence[str], names: dict[str, str]) -> str:
     summary = report.summary()
-    head = "".join(f"<th>{html.escape(LABELS_ZH.get(c, c))}</th>" for c in categories)
+    head = "".join(f"<th>{html.escape(names[c])}</th>" for c in categories)
     rows = []
     for section, counts in summary.items():
         cells = "".join(f"<td>{counts.get(c, 0)}</td>" for c in categories)
@@ -137,19 +156,26 @@ def _summary_table(report: TaggedReport, categories: Sequence[str]) -> str:
     )
 
 
-def report_html(report: TaggedReport, categories: Sequence[str] | None = None) -> str:
-    """One self-contained page for one tagged report."""
+def report_html(
+    report: TaggedReport,
+    categories: Sequence[str] | None = None,
+    labels: dict[str, str] | None = None,
+) -> str:
+    """One self-contained page for one tagged report; `labels` maps category values to the
+    names annotators see (the schema's name_zh)."""
     categories = list(categories or COLOURS)
+    colours = category_colours(categories)
+    names = _names(categories, labels)
     body, pos = [], 0
     for unit in report.units:
         body.append(html.escape(report.text[pos : unit.start]))
-        body.append(_unit_span(report, unit))
+        body.append(_unit_span(report, unit, colours))
         pos = unit.end
     body.append(html.escape(report.text[pos:]))
     filters = "".join(
         f'<label class="filter"><input type="checkbox" class="cat-filter" value="{c}" checked>'
-        f'<span class="swatch" style="background:{COLOURS.get(c, "#fff")}"></span>'
-        f"{html.escape(LABELS_ZH.get(c, c))} ({len(report.by_category(c))})</label>"
+        f'<span class="swatch" style="background:{colours[c]}"></span>'
+        f"{html.escape(names[c])} ({len(report.by_category(c))})</label>"
         for c in categories
     )
     problems = (
@@ -165,7 +191,7 @@ def report_html(report: TaggedReport, categories: Sequence[str] | None = None) -
 <span class="small">· <mark class="metric-num">123</mark> metric numbers · hover a unit for
 scores · model {html.escape(report.model)}</span></div></header>
 <main><div id="text">{"".join(body)}</div>
-<aside><h2 style="font-size:1em">Summary by part</h2>{_summary_table(report, categories)}
+<aside><h2 style="font-size:1em">Summary by part</h2>{_summary_table(report, categories, names)}
 <h2 style="font-size:1em">Problems</h2><ul class="small" id="problems">{problems}</ul></aside>
 </main><script>{_SCRIPT}</script></body></html>
 """
@@ -173,26 +199,35 @@ scores · model {html.escape(report.model)}</span></div></header>
 
 def index_row(report: TaggedReport, page: str) -> dict[str, Any]:
     """What the index needs of one report: small, so a streaming run keeps one per report."""
+    counts: dict[str, int] = {}
+    for u in report.units:
+        counts[u.category] = counts.get(u.category, 0) + 1
     return {
         "doc_id": report.doc_id,
         "page": page,
         "units": len(report.units),
-        **{c: len(report.by_category(c)) for c in COLOURS},
+        "counts": counts,
         "metric": len(report.metric_units()),
     }
 
 
-def index_html(rows: Sequence[dict[str, Any]]) -> str:
+def index_html(
+    rows: Sequence[dict[str, Any]],
+    categories: Sequence[str] | None = None,
+    labels: dict[str, str] | None = None,
+) -> str:
     """An index of many tagged reports (rows from `index_row`) with their counts and links."""
+    categories = list(categories or COLOURS)
+    names = _names(categories, labels)
     cells = []
     for row in rows:
         cells.append(
             f'<tr><td><a href="{html.escape(row["page"])}">{html.escape(row["doc_id"])}</a></td>'
             f"<td>{row['units']}</td>"
-            + "".join(f"<td>{row.get(c, 0)}</td>" for c in COLOURS)
+            + "".join(f"<td>{row['counts'].get(c, 0)}</td>" for c in categories)
             + f"<td>{row['metric']}</td></tr>"
         )
-    head = "".join(f"<th>{html.escape(LABELS_ZH[c])}</th>" for c in COLOURS)
+    head = "".join(f"<th>{html.escape(names[c])}</th>" for c in categories)
     return f"""<!DOCTYPE html>
 <html lang="zh"><head><meta charset="utf-8"><title>sectioncls · {len(rows)} reports</title>
 <style>{_STYLE} body{{padding:1em}}</style></head><body>

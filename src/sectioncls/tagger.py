@@ -184,6 +184,14 @@ class ReportTagger:
         self._runner: OnnxRunner | None = None
         self.runtime = Runtime("torch", "float32", False, "cpu", "constructed directly")
 
+    @property
+    def category_labels(self) -> dict[str, str]:
+        """Category value -> the name annotators see (the schema's name_zh), from the
+        checkpoint's schema; the value itself where the checkpoint has none."""
+        schema = getattr(self.model.config, "schema", None) or {}
+        names = {c.get("value"): c.get("name_zh") for c in schema.get("categories", [])}
+        return {c: names.get(c) or c for c in self.categories}
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(model={self.name!r}, categories={self.categories}, "

@@ -33,12 +33,21 @@ def _common_client(p: argparse.ArgumentParser) -> None:
     _common_server(p)
     p.add_argument("--url", default=None, help="server URL (default: the one `serve` started)")
     p.add_argument("--token", default=None, help="API token (default: the one `serve` set)")
+    p.add_argument(
+        "--schema",
+        type=Path,
+        default=None,
+        help="a labels.yaml of your own: the project's labelling view is generated from it "
+        "(default: the packaged four categories)",
+    )
 
 
 def _client(args: argparse.Namespace):
+    from sectioncls.schema import LabelSchema
     from sectioncls.studio.client import StudioClient
 
-    return StudioClient.connect(args.url, args.token, home=args.home)
+    schema = LabelSchema.from_yaml(args.schema) if getattr(args, "schema", None) else None
+    return StudioClient.connect(args.url, args.token, home=args.home, schema=schema)
 
 
 # ----------------------------------------------------------------------------- handlers

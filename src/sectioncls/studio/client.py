@@ -73,6 +73,7 @@ class TaggerPredictor:
     def __init__(self, tagger: Any, model_version: str | None = None) -> None:
         self.tagger = tagger
         self.model_version = model_version or _model_version(getattr(tagger, "name", ""))
+        self.categories = list(tagger.categories)
 
     def predict_units(self, units: Sequence[Unit]) -> list[dict[str, Any]]:
         from sectioncls.tagger import unit_inputs
@@ -477,6 +478,13 @@ class StudioClient:
         Four steps: segment (and predict) locally, validate, diff against the server's tasks
         (`plan_push`, no I/O), write the difference."""
         docs = _load_reports(reports)
+        extra = set(getattr(predictions, "categories", None) or ()) - set(self.schema.categories)
+        if predictions is not None and extra:
+            raise StudioError(
+                f"model {predictions.model_version!r} predicts {sorted(extra)}, which the "
+                f"labelling view ({self.schema.source}: {list(self.schema.categories)}) lacks; "
+                "push with --schema and the labels.yaml the model was trained with"
+            )
         prepared = [
             self._prepare(doc_id, text, predictions, extra_data) for doc_id, text in docs
         ]  # every report is segmented and validated before the server is touched
