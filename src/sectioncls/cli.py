@@ -161,6 +161,8 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
 
     group = p.add_argument_group("run config (override the YAML; defaults: the shipped default)")
     for f in dataclasses.fields(TrainConfig):
+        if f.metadata.get("yaml_only"):
+            continue
         flag = "--" + f.name.replace("_", "-")
         kind = str(f.type)
         default = f.default_factory() if callable(f.default_factory) else f.default
@@ -267,7 +269,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     cfg = _load_train_config(args)
     schema = cfg.load_schema()
-    dataset, build = load_dataset(cfg.annotation_files(), schema)
+    dataset, build = load_dataset(cfg.annotation_files(), schema, mappings=cfg.export_mappings())
     print(build.summary(), file=sys.stderr)
     folds = _folds(args, dataset["train"])
     results = cross_validate(

@@ -20,6 +20,7 @@ per annotator) has its annotations merged before the policy above is applied.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -102,12 +103,85 @@ class BuildResult:
 
 
 # ----------------------------------------------------------------------------- loading
-def load_annotations(paths: PathLike | Sequence[PathLike]) -> list[dict[str, Any]]:
-    """Read one or more Label Studio JSON exports into one task list (merged later by unit)."""
+@dataclass(frozen=True)
+class ExportMapping:
+    """How to read the export of a Label Studio project that sectioncls did not create.
+
+    `text`, `doc_id` and `unit_index` name the task data fields that hold the unit, its report
+    and its place; with `doc_id` None every task of the file is one report named after the
+    file, with `unit_index` None the order is the task ids'. `category_control` and
+    `metric_control` are the `from_name`s of the choices; `values` maps their choice values to
+    the schema's categories (unmapped values are kept as they are), `metric_yes` is the choice
+    that means "has a metric"."""
+
+    text: str = "text"
+    doc_id: str | None = "doc_id"
+    unit_index: str | None = "unit_index"
+    category_control: str = CATEGORY_CONTROL
+    metric_control: str | None = None  # None: the schema's metric name
+    metric_yes: str = METRIC_CHOICE
+    values: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "mapping") -> ExportMapping:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise AnnotationError(
+                f"{source}: unknown mapping key(s) {unknown}; use {sorted(known)}"
+            )
+        return cls(**data)
+
+    def apply(self, tasks: list[dict[str, Any]], source: str, metric_name: str) -> None:
+        """Rewrite tasks in place into the form `sectioncls studio push` creates."""
+        stem = Path(source).stem
+        missing = [t.get("id") for t in tasks if self.text not in (t.get("data") or {})]
+        if missing:
+            raise AnnotationError(
+                f"{source}: task(s) {missing[:10]} have no data field {self.text!r} (the "
+                "mapping's `text`); name the field that holds the unit's text"
+            )
+        by_doc: dict[str, list[dict[str, Any]]] = {}
+        for t in tasks:
+            d = t["data"]
+            doc = str(d.get(self.doc_id, stem)) if self.doc_id else stem
+            by_doc.setdefault(doc, []).append(t)
+        for doc, group in by_doc.items():
+            if self.unit_index is None:
+                group.sort(key=lambda t: int(t.get("id") or 0))
+            for i, t in enumerate(group):
+                d = t["data"]
+                index = d.get(self.unit_index, i) if self.unit_index else i
+                t["data"] = {**d, "text": d[self.text], "doc_id": doc, "unit_index": int(index)}
+                for ann in t.get("annotations") or []:
+                    ann["result"] = [self._item(r, metric_name) for r in ann.get("result") or []]
+
+    def _item(self, item: Any, metric_name: str) -> Any:
+        if not isinstance(item, dict):
+            return item
+        value = dict(item.get("value") or {})
+        choices = [str(c) for c in value.get("choices") or []]
+        if item.get("from_name") == self.category_control:
+            value["choices"] = [self.values.get(c, c) for c in choices]
+            return {**item, "from_name": CATEGORY_CONTROL, "value": value}
+        if item.get("from_name") == (self.metric_control or metric_name):
+            value["choices"] = [METRIC_CHOICE if c == self.metric_yes else c for c in choices]
+            return {**item, "from_name": metric_name, "value": value}
+        return item
+
+
+def load_annotations(
+    paths: PathLike | Sequence[PathLike],
+    mappings: dict[str, ExportMapping] | None = None,
+    metric_name: str = "metric",
+) -> list[dict[str, Any]]:
+    """Read one or more Label Studio JSON exports into one task list (merged later by unit).
+    `mappings` (export path -> ExportMapping) reads exports of projects made elsewhere."""
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     if not paths:
         raise AnnotationError("no export files given")
+    mapped = {str(Path(k)): v for k, v in (mappings or {}).items()}
     tasks: list[dict[str, Any]] = []
     for path in paths:
         p = Path(path)
@@ -125,6 +199,13 @@ def load_annotations(paths: PathLike | Sequence[PathLike]) -> list[dict[str, Any
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise AnnotationError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        mapping = mapped.get(str(p))
+        if mapping is not None and isinstance(data, list):
+            mapping.apply(
+                [t for t in data if isinstance(t, dict) and isinstance(t.get("data"), dict)],
+                str(p),
+                metric_name,
+            )
         tasks.extend(_check_export(data, str(p)))
     return tasks
 
@@ -149,7 +230,8 @@ def _check_export(data: Any, source: str) -> list[dict[str, Any]]:
         if missing:
             raise AnnotationError(
                 f"{source}: task {task.get('id', i)} lacks data field(s) {missing}; "
-                "was this project created by `sectioncls studio push`?"
+                "was this project created by `sectioncls studio push`? For a project made "
+                "elsewhere, give a `mappings` entry for this file in the run config"
             )
         anns = task.get("annotations", [])
         if not isinstance(anns, list):
@@ -373,12 +455,14 @@ def load_dataset(
     *,
     on_tie: TieMode = "skip",
     dev_reports: Iterable[str] | None = None,
+    mappings: dict[str, ExportMapping] | None = None,
 ) -> tuple[DatasetDict, BuildResult]:
     """Exports → DatasetDict ('train', plus 'dev' when `dev_reports` is given) and the report of
     what was left out."""
     from datasets import DatasetDict
 
-    result = build_rows(load_annotations(paths), schema, on_tie=on_tie)
+    metric_name = (schema or LabelSchema.default()).metric.name
+    result = build_rows(load_annotations(paths, mappings, metric_name), schema, on_tie=on_tie)
     ds = to_dataset(result, schema)
     if dev_reports is None:
         return DatasetDict({"train": ds}), result

@@ -48,9 +48,7 @@ def category_colours(categories: Sequence[str]) -> dict[str, str]:
     """A distinct background per category: the packaged four keep theirs, others get the
     palette in order (cycled past eight)."""
     extra = [c for c in categories if c not in COLOURS]
-    return {
-        c: COLOURS.get(c) or _PALETTE[extra.index(c) % len(_PALETTE)] for c in categories
-    }
+    return {c: COLOURS.get(c) or _PALETTE[extra.index(c) % len(_PALETTE)] for c in categories}
 
 
 def _names(categories: Sequence[str], labels: dict[str, str] | None) -> dict[str, str]:

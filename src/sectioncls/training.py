@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import yaml
 
-from .data import AnnotationError, load_dataset
+from .data import AnnotationError, ExportMapping, load_dataset
 from .errors import SectionClsError
 from .inputs import PLACE_FIELDS, RECORD_FIELDS
 from .metrics import classification_figures, sigmoid, softmax
@@ -62,6 +62,8 @@ def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any
     meta = {"help": help, "choices": choices}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata={**meta, "yaml_only": True})
     return field(default=default, metadata=meta)
 
 
@@ -78,6 +80,11 @@ class TrainConfig:
         "Label Studio JSON exports (globs allowed)",
     )
     schema: str | None = _opt(None, "a labels.yaml; default: the packaged schema")
+    # Exports of Label Studio projects made elsewhere: export path -> how to read it (data
+    # fields, control names, choice values; sectioncls.data.ExportMapping). YAML only.
+    mappings: dict[str, dict[str, Any]] = _opt(  # noqa: RUF009
+        {}, "export path -> ExportMapping fields, for projects made elsewhere (YAML only)"
+    )
     context: list[str] = _opt(  # noqa: RUF009
         ["kind", "title", "section", "headings", "position", "quantities"],
         "fields of the second segment, in order",
@@ -152,6 +159,15 @@ class TrainConfig:
             raise bad("warmup_ratio", "must be in [0, 1)")
         if not self.annotations:
             raise bad("annotations", "is empty: name at least one Label Studio export")
+        if not isinstance(self.mappings, dict):
+            raise bad("mappings", "must map export paths to mapping settings")
+        for path, m in self.mappings.items():
+            if not isinstance(m, dict):
+                raise bad(f"mappings.{path}", "must be a mapping of ExportMapping fields")
+            ExportMapping.from_dict(m, f"{source}: mappings.{path}")
+
+    def export_mappings(self) -> dict[str, ExportMapping]:
+        return {path: ExportMapping.from_dict(m) for path, m in self.mappings.items()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
@@ -474,7 +490,10 @@ def train(
     schema = cfg.load_schema()
     if dataset is None:
         dataset, _ = load_dataset(
-            cfg.annotation_files(), schema, dev_reports=cfg.dev_reports or None
+            cfg.annotation_files(),
+            schema,
+            dev_reports=cfg.dev_reports or None,
+            mappings=cfg.export_mappings(),
         )
     if len(dataset["train"]) == 0:
         raise AnnotationError("the training split has no labelled units")
