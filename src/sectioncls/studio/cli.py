@@ -209,6 +209,40 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backend(args: argparse.Namespace) -> int:
+    """Serve a checkpoint to Label Studio until interrupted (the ML backend protocol)."""
+    try:
+        import uvicorn
+    except ImportError:
+        return _err("the model server needs the studio extra: pip install 'sectioncls[studio]'")
+    from sectioncls.studio.backend import ModelHolder, TrainingRunner, create_app
+
+    holder = ModelHolder(args.model)
+    export = None
+    if args.config:
+
+        def export(project_id: int):
+            return _client(args).export(project_id)
+
+    runner = TrainingRunner(holder, args.config, export, args.train_every)
+    state = f"model {holder.model_version}" if holder.error is None else f"ERROR {holder.error}"
+    print(f"sectioncls ML backend on http://{args.host}:{args.port} ({state})", flush=True)
+    uvicorn.run(create_app(holder, runner), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_connect(args: argparse.Namespace) -> int:
+    """Attach a running model server to a project (Label Studio checks /health and /setup)."""
+    try:
+        client = _client(args)
+        pid = client.require_project(args.project)
+        ml = client.connect_model(pid, args.backend_url, title=args.title)
+    except StudioError as exc:
+        return _err(str(exc))
+    print(f"connected {args.backend_url} to project {args.project!r} (ML backend id {ml})")
+    return 0
+
+
 def cmd_agreement(args: argparse.Namespace) -> int:
     from sectioncls.data import AnnotationError, agreement
 
@@ -293,6 +327,35 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                    help="default annotations/<project>.json")  # fmt: skip
     _common_client(p)
     p.set_defaults(func=cmd_pull)
+
+    p = sub.add_parser(
+        "backend",
+        help="serve a model to Label Studio (ML backend: /health /setup /predict /webhook)",
+    )
+    p.add_argument("--model", "-m", default="checkpoints/sectioncls-default")
+    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (local only)")
+    p.add_argument("--port", type=int, default=9090, help="default 9090")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="run config for training from Label Studio (the project's export replaces its "
+        "annotations); without it, training requests are refused",
+    )
+    p.add_argument(
+        "--train-every",
+        type=int,
+        default=0,
+        help="train after every N new or changed annotations (0: only when asked)",
+    )
+    _common_client(p)
+    p.set_defaults(func=cmd_backend)
+
+    p = sub.add_parser("connect", help="attach a running `studio backend` to a project")
+    p.add_argument("--project", required=True, help="project title")
+    p.add_argument("--backend-url", default="http://127.0.0.1:9090")
+    p.add_argument("--title", default="sectioncls", help="the model's name in Label Studio")
+    _common_client(p)
+    p.set_defaults(func=cmd_connect)
 
     p = sub.add_parser("agreement", help="Cohen's kappa between two annotators")
     p.add_argument("export", help="a Label Studio JSON export")

@@ -78,7 +78,11 @@ class TaggerPredictor:
     def predict_units(self, units: Sequence[Unit]) -> list[dict[str, Any]]:
         from sectioncls.tagger import unit_inputs
 
-        p_cat, p_metric = self.tagger.predict_units(unit_inputs(units))
+        return self.predict_rows(unit_inputs(units))
+
+    def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Predictions for unit rows that carry the model's input fields (task data does)."""
+        p_cat, p_metric = self.tagger.predict_units(list(rows))
         cats = list(self.tagger.categories)
         threshold = float(getattr(self.tagger, "metric_threshold", 0.5))
         out = []
@@ -103,7 +107,7 @@ def _model_version(name: str) -> str:
     stamp = ""
     for w in ("model.safetensors", "pytorch_model.bin"):
         if (p / w).exists():
-            stamp = time.strftime("@%Y%m%d-%H%M", time.localtime((p / w).stat().st_mtime))
+            stamp = time.strftime("@%Y%m%d-%H%M%S", time.localtime((p / w).stat().st_mtime))
             break
     return f"{p.name}{stamp}"
 
@@ -600,6 +604,16 @@ class StudioClient:
         return int(ann.id)
 
     # ------------------------------------------------------------------ export
+    def connect_model(self, project_id: int, url: str, *, title: str = "sectioncls") -> int:
+        """Attach a model server (ML backend) to a project; Label Studio validates it by
+        calling its /health and /setup, and its error is passed on."""
+        with self._api(f"connecting the model at {url}"):
+            for ml in self.ls.ml.list(project=project_id) or []:
+                if getattr(ml, "url", None) == url:
+                    return int(ml.id)
+            ml = self.ls.ml.create(project=project_id, url=url, title=title, is_interactive=False)
+        return int(ml.id)
+
     def export(self, project_id: int, *, timeout: float = 120.0) -> list[dict[str, Any]]:
         """A full JSON snapshot export: every task, with all annotations (usual, ground truth
         and skipped; the default filter would drop ground truth) and full predictions."""

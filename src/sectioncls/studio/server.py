@@ -71,6 +71,22 @@ DB_FILE = "label_studio.sqlite3"
 _FALLBACK_VARS = ("HOST", "PORT", "USERNAME", "PASSWORD", "DEBUG")
 _INSTALL_HINT = "run `make studio-env` (or `sectioncls studio install`)"
 
+# Label Studio's default SSRF ban list without loopback (0.0.0.0/8 and 127.0.0.0/8).
+_BANNED_SUBNETS = (
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+    "::ffff:0:0/96",
+    "fc00::/7",
+    "fe80::/10",
+)
+
 
 def default_home() -> Path:
     """Where server state, logs, the default data dir and the template live."""
@@ -177,6 +193,11 @@ def server_env(
             "SENTRY_DSN": "",
             "FRONTEND_SENTRY_DSN": "",
             "PYTHONUNBUFFERED": "1",
+            # The server is local (127.0.0.1) and so is the model server it connects to
+            # (`sectioncls studio backend`): Label Studio's SSRF guard bans loopback by
+            # default. Allow loopback only; private networks and link-local stay banned.
+            "USE_DEFAULT_BANNED_SUBNETS": "false",
+            "USER_ADDITIONAL_BANNED_SUBNETS": ",".join(_BANNED_SUBNETS),
         }
     )
     if validate_predictions:
