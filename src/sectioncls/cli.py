@@ -542,9 +542,15 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
     hf_logging.disable_progress_bar()  # one bar over reports is enough
     shard = _parse_shard(args.shard)
-    paths = expand_inputs(args.paths, DOCUMENT_SUFFIXES)[shard[0] :: shard[1]]
+    found = expand_inputs(args.paths, DOCUMENT_SUFFIXES)
+    if not found:
+        raise CLIError(
+            f"no reports found in {', '.join(args.paths)} (looked for "
+            f"{' '.join(DOCUMENT_SUFFIXES)} files)"
+        )
+    paths = found[shard[0] :: shard[1]]
     if not paths:
-        raise CLIError("no input reports in this shard")
+        raise CLIError(f"no input reports in shard {shard[0]}/{shard[1]} ({len(found)} in all)")
     output = _shard_output(args.output, shard, args.shard is not None)
     if args.resume and (output is None or args.format not in RESUMABLE_FORMATS):
         raise CLIError(
