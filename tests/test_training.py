@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -341,3 +342,22 @@ def test_real_units_are_repeated_written_ones_not():
     assert len(oversample_real(ds, 1)) == 2
     with pytest.raises(ConfigError, match="real_oversampling"):
         TrainConfig(real_oversampling=0)
+
+
+def test_init_from_continues_a_trained_tagger(tiny_bert_dir, export_file, tmp_path):
+    first = tmp_path / "first"
+    train(tiny_config(tiny_bert_dir, export_file, first, epochs=1), progress=False)
+    again = tiny_config(tiny_bert_dir, export_file, tmp_path / "second", epochs=1)
+    again = dataclasses.replace(again, init_from=str(first))
+    result, _ = train(again, progress=False)
+    assert (tmp_path / "second" / "sectioncls.json").is_file() and result.n_train
+    import yaml
+
+    from sectioncls.schema import LabelSchema
+
+    reordered = LabelSchema.default().to_dict()
+    reordered["categories"] = reordered["categories"][::-1]  # same labels, other class ids
+    other = tmp_path / "labels.yaml"
+    other.write_text(yaml.safe_dump(reordered, allow_unicode=True), "utf-8")
+    with pytest.raises(ConfigError, match="categories"):
+        train(dataclasses.replace(again, schema=str(other)), progress=False)

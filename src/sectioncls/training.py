@@ -75,6 +75,9 @@ class TrainConfig:
     equal), so a config built in Python trains the same model as `make model`."""
 
     base_model: str = _opt("me5-small-zh", "embedded base, or any BERT-family name or path")
+    # Adapting a trained tagger to new annotations (active learning, a new kind of report):
+    # start from its encoder and heads instead of a fresh model on `base_model`.
+    init_from: str | None = _opt(None, "continue from a trained sectioncls checkpoint")
     annotations: list[str] = _opt(  # noqa: RUF009 (_opt returns a dataclasses.field)
         ["annotations/reports.json", "annotations/synthetic.json"],
         "Label Studio JSON exports (globs allowed)",
@@ -448,8 +451,12 @@ def _optimizer(model: SectionClsModel, cfg: TrainConfig) -> torch.optim.Optimize
 
 
 def build_model(cfg: TrainConfig, schema: LabelSchema):
-    """Tokenizer + a fresh tagger on top of the configured base encoder."""
+    """Tokenizer + a fresh tagger on top of the configured base encoder (or the trained tagger
+    named by `init_from`, whose categories must be the schema's)."""
     from .base import load_tokenizer, resolve_base
+
+    if cfg.init_from:
+        return _model_from_checkpoint(cfg, schema)
 
     base_path = resolve_base(cfg.base_model)
     tokenizer = load_tokenizer(cfg.base_model)
@@ -472,6 +479,24 @@ def build_model(cfg: TrainConfig, schema: LabelSchema):
     if cfg.freeze_embeddings:
         for p in model.encoder.embeddings.word_embeddings.parameters():
             p.requires_grad = False
+    return tokenizer, model
+
+
+def _model_from_checkpoint(cfg: TrainConfig, schema: LabelSchema):
+    from transformers import AutoTokenizer
+
+    from .tagger import check_checkpoint
+
+    path = check_checkpoint(cfg.init_from)  # type: ignore[arg-type]
+    model = SectionClsModel.from_pretrained(path)
+    if list(model.config.categories) != list(schema.categories):
+        raise ConfigError(
+            f"init_from {path}: the model's categories {list(model.config.categories)} are not "
+            f"the schema's {list(schema.categories)}; train from base_model instead"
+        )
+    model.config.context = list(cfg.context)
+    model.config.max_seq_length = cfg.max_seq_length
+    tokenizer = AutoTokenizer.from_pretrained(path, config=model.config.encoder_config())
     return tokenizer, model
 
 
