@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import csv
 import glob
-import io
 import json
 import os
 import signal
@@ -114,8 +113,10 @@ def _segment_rows(paths: list[Path], errors: list[str]) -> Iterator[dict]:
 
 def write_rows(rows: list[dict], fmt: str, output: str | None, table_columns) -> None:
     """Render rows as jsonl/json/table to a file (atomically) or to stdout."""
+    from .outputs import format_rows
+
     if fmt == "jsonl":
-        body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        body = format_rows(rows, "jsonl")
     elif fmt == "json":
         body = json.dumps(rows, ensure_ascii=False, indent=1) + "\n"
     else:
@@ -306,7 +307,6 @@ def _folds(args: argparse.Namespace, ds):
         return transfer_fold(ds)
     if not args.groups:
         raise CLIError("--folds kind needs --groups FILE (a CSV with doc_id and a group column)")
-    import csv
 
     try:
         with open(args.groups, encoding="utf-8", newline="") as fh:
@@ -405,6 +405,7 @@ class _RowSink:
             self._fh = sys.stdout
 
     def write(self, reports) -> None:
+        from .outputs import format_rows
         from .render import csv_rows
 
         rows = [
@@ -416,20 +417,13 @@ class _RowSink:
         if self._chunked is not None:
             self._chunked.write_rows(rows)
             return
-        if self.fmt == "jsonl":
-            body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        if self.fmt in ("jsonl", "csv"):
+            body = format_rows(rows, self.fmt, self.fields, header=self._first)
         elif self.fmt == "json":
             body = "".join(
                 ("[\n" if self._first and i == 0 else ",\n") + json.dumps(r, ensure_ascii=False)
                 for i, r in enumerate(rows)
             )
-        elif self.fmt == "csv":
-            buf = io.StringIO()
-            w = csv.DictWriter(buf, fieldnames=self.fields, extrasaction="ignore")
-            if self._first:
-                w.writeheader()
-            w.writerows(rows)
-            body = buf.getvalue()
         else:
             body = format_table(rows, TAG_TABLE)
             if not self._first:

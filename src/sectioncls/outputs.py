@@ -19,19 +19,34 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import SectionClsError
 
-__all__ = ["RESUMABLE_FORMATS", "ChunkedFile", "OutputError"]
+__all__ = ["RESUMABLE_FORMATS", "ChunkedFile", "OutputError", "format_rows"]
 
 RESUMABLE_FORMATS = ("jsonl", "csv")
 
 
 class OutputError(SectionClsError):
     """An output that cannot be continued or written; the message names the file and the fix."""
+
+
+def format_rows(
+    rows: Iterable[dict[str, Any]], fmt: str, fields: Sequence[str] = (), header: bool = False
+) -> str:
+    """Rows as JSON lines, or as CSV lines in `fields` order (with the header line when asked):
+    the one text form every streamed and whole-file row output uses."""
+    if fmt == "jsonl":
+        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore")
+    if header:
+        w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -158,15 +173,7 @@ class ChunkedFile:
     # ------------------------------------------------------------------ writing
     def write_rows(self, rows: list[dict[str, Any]]) -> None:
         """Append one chunk (all rows of finished reports) and commit it."""
-        if self.fmt == "jsonl":
-            body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        else:
-            buf = io.StringIO(newline="")
-            w = csv.DictWriter(buf, fieldnames=self.fields, extrasaction="ignore")
-            if self.committed == 0:
-                w.writeheader()
-            w.writerows(rows)
-            body = buf.getvalue()
+        body = format_rows(rows, self.fmt, self.fields, header=self.committed == 0)
         data = body.encode("utf-8")
         self._fh.write(data)
         self._fh.flush()

@@ -7,9 +7,7 @@ external assets, so it opens from disk or an e-mail attachment.
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -24,7 +22,6 @@ __all__ = [
     "index_html",
     "index_row",
     "report_html",
-    "reports_csv",
 ]
 
 COLOURS = {
@@ -246,16 +243,3 @@ def csv_rows(report: TaggedReport) -> list[dict[str, Any]]:
         d["metrics"] = json.dumps(d["metrics"], ensure_ascii=False) if d["metrics"] else ""
         rows.append({"doc_id": report.doc_id, **d})
     return rows
-
-
-def reports_csv(reports: Sequence[TaggedReport], categories: Sequence[str] | None = None) -> str:
-    """All reports as one CSV text with a header (`csv_rows` for streaming writers)."""
-    if categories is None:
-        first = next((u for r in reports for u in r.units), None)
-        categories = list(first.scores) if first else list(COLOURS)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=csv_columns(categories), extrasaction="ignore")
-    w.writeheader()
-    for report in reports:
-        w.writerows(csv_rows(report))
-    return buf.getvalue()

@@ -42,12 +42,10 @@ __all__ = [
     "TaggedReport",
     "TaggedUnit",
     "check_checkpoint",
+    "load_checkpoint",
 ]
 
 DEFAULT_MODEL_DIR = "checkpoints/sectioncls-default"
-# Weight and activation precision of the torch backend; which one a machine gets is decided in
-# `sectioncls.runtime`, and scripts/bench_tagger.py measures the agreement of each with float32.
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 _MAKE_ONE = "train one with `make demo` or `sectioncls train --config configs/train-default.yaml`"
 
 
@@ -82,6 +80,20 @@ def check_checkpoint(path: str | os.PathLike[str]) -> Path:
             f"or {_MAKE_ONE}."
         )
     return p
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[SectionClsModel, Any]:
+    """The model and tokenizer of a checked checkpoint (for tagging, or to train on from it)."""
+    from transformers import AutoTokenizer
+
+    p = check_checkpoint(path)
+    try:
+        model = SectionClsModel.from_pretrained(p)
+        # Hand over the encoder's config: AutoTokenizer must not guess from ours.
+        tokenizer = AutoTokenizer.from_pretrained(p, config=model.config.encoder_config())
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{p}: cannot be loaded ({exc}); {_MAKE_ONE}.") from exc
+    return model, tokenizer
 
 
 @dataclass(slots=True)
@@ -219,24 +231,18 @@ class ReportTagger:
         into `<path>/onnx/` when it is missing; `quantize` picks int8 (not chosen
         automatically: it changes a few labels).
         """
-        from transformers import AutoTokenizer
-
         auto_backend = backend == AUTO
         choice = choose_runtime(backend, dtype, quantize=quantize, device=device)
-        p = check_checkpoint(path)
         if num_threads:
             torch.set_num_threads(num_threads)
-        try:
-            model = SectionClsModel.from_pretrained(p)
-            # Hand over the encoder's config: AutoTokenizer must not guess from ours.
-            tokenizer = AutoTokenizer.from_pretrained(p, config=model.config.encoder_config())
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(f"{p}: cannot be loaded ({exc}); {_MAKE_ONE}.") from exc
+        model, tokenizer = load_checkpoint(path)
+        p = Path(path)
         if device:
             model.to(device)
         tagger = cls(model, tokenizer, name=str(p))
         if choice.dtype != "float32":
-            tagger.model.to(DTYPES[choice.dtype])
+            # The precisions are `sectioncls.runtime.DTYPES`, named as torch names them.
+            tagger.model.to(getattr(torch, choice.dtype))
             tagger.dtype = choice.dtype
         if choice.backend == "onnx":
             try:

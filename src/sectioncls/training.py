@@ -483,20 +483,16 @@ def build_model(cfg: TrainConfig, schema: LabelSchema):
 
 
 def _model_from_checkpoint(cfg: TrainConfig, schema: LabelSchema):
-    from transformers import AutoTokenizer
+    from .tagger import load_checkpoint
 
-    from .tagger import check_checkpoint
-
-    path = check_checkpoint(cfg.init_from)  # type: ignore[arg-type]
-    model = SectionClsModel.from_pretrained(path)
+    model, tokenizer = load_checkpoint(cfg.init_from)  # type: ignore[arg-type]
     if list(model.config.categories) != list(schema.categories):
         raise ConfigError(
-            f"init_from {path}: the model's categories {list(model.config.categories)} are not "
-            f"the schema's {list(schema.categories)}; train from base_model instead"
+            f"init_from {cfg.init_from}: the model's categories {list(model.config.categories)} "
+            f"are not the schema's {list(schema.categories)}; train from base_model instead"
         )
     model.config.context = list(cfg.context)
     model.config.max_seq_length = cfg.max_seq_length
-    tokenizer = AutoTokenizer.from_pretrained(path, config=model.config.encoder_config())
     return tokenizer, model
 
 
