@@ -265,6 +265,12 @@ def test_page_chrome_is_meta(line):
         ("四、2025工作計劃", "plan"),
         ("二、存在問題", "problem"),
         ("五、其他", None),
+        # how a task went is a review, whatever the task is called
+        ("一、2023年重点任务落实情况", "achievement"),
+        ("二、年度工作计划完成情况", "achievement"),
+        ("一、反馈问题整改落实情况", "achievement"),
+        ("一、上半年工作完成情况和下半年工作打算", "plan"),
+        ("二、2024年重点任务", "plan"),
     ],
 )
 def test_classify_section(heading, section):

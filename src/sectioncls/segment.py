@@ -51,9 +51,9 @@ class Unit:
 # --- traditional → simplified, only for the characters our keyword rules look at -------------
 _T2S = str.maketrans(
     "問題計劃舉開況進績職創氣優務難關發佈來掃當頁網覽擊數機構號類閱讀備條歸檔鏈"
-    "辦單標識碼責編輯瀏訪間鍵縣區鎮書報彙總結點時際處廳辭經濟應",
+    "辦單標識碼責編輯瀏訪間鍵縣區鎮書報彙總結點時際處廳辭經濟應實執貫徹顧",
     "问题计划举开况进绩职创气优务难关发布来扫当页网览击数机构号类阅读备条归档链"
-    "办单标识码责编辑浏访间键县区镇书报汇总结点时际处厅辞经济应",
+    "办单标识码责编辑浏访间键县区镇书报汇总结点时际处厅辞经济应实执贯彻顾",
 )
 
 
@@ -102,9 +102,20 @@ _PLAN_TITLE = re.compile(r"工作要点|工作计划|工作安排|实施方案|�
 _REVIEW_TITLE = re.compile(r"总结|情况|报告|汇报|回顾")
 
 
+# A heading that reports how something went reviews it, whatever it names: 重点任务落实情况 and
+# 工作计划完成情况 are achievements, not plans; 问题整改落实情况 is rectification done. Unless
+# it also names what comes next (上半年完成情况和下半年打算 falls through to the rules).
+_REVIEW_HEADING = re.compile(
+    r"(?:落实|完成|推进|开展|执行|进展|实施|运行|整改|贯彻)情况|工作回顾|情况回顾"
+)
+_NEXT_WORDS = re.compile(r"下一步|下步|下阶段|下一阶段|下半年|明年|今后|打算|新一年|预期|展望")
+
+
 def classify_section(heading: str) -> str | None:
     """The report part a top-level heading introduces, from its wording (simplified or not)."""
     s = _simplify(heading)
+    if _REVIEW_HEADING.search(s) and not _NEXT_WORDS.search(s):
+        return "achievement"
     for section, pattern in _SECTION_RULES:
         if pattern.search(s):
             return section
