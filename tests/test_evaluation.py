@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -86,6 +87,38 @@ def test_model_in_cross_validation(dataset, tiny_bert_dir, tmp_path):
     assert len(model_folds) == 6  # 3 reports x 2 seeds
     assert results["train_seconds_mean"] > 0
     assert not (tmp_path / "m.work").exists()
+
+
+def test_student_distilled_from_each_folds_teacher(dataset, tiny_bert_dir, tmp_path):
+    """The student learns from its own fold's teacher, never from a model that saw the
+    held-out report; the teachers are deleted once their student is trained."""
+    import glob
+    import tempfile
+
+    teacher = TrainConfig(
+        base_model=str(tiny_bert_dir),
+        output_dir=str(tmp_path / "m"),
+        epochs=1,
+        batch_size=8,
+        max_seq_length=32,
+        annotations=["unused.json"],
+    )
+    student = dataclasses.replace(
+        teacher,
+        output_dir=str(tmp_path / "s"),
+        encoder_layers=1,
+        distill_from="teacher",
+        init_from="teacher",
+    )
+    before = set(glob.glob(f"{tempfile.gettempdir()}/sectioncls-teacher-*"))
+    results = cross_validate(
+        dataset, CATS, cfg=teacher, student_cfg=student, baselines=False, progress=False
+    )
+    systems = {f["system"] for f in results["folds"]}
+    assert systems == {"fine-tuned tagger", "distilled student (1 layer)"}
+    assert len(results["folds"]) == 6
+    assert set(results["systems"]) == systems
+    assert set(glob.glob(f"{tempfile.gettempdir()}/sectioncls-teacher-*")) == before
 
 
 @pytest.fixture

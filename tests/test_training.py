@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from sectioncls import ReportTagger
 from sectioncls.data import AnnotationError
+from sectioncls.errors import SectionClsError
 from sectioncls.modeling import SectionClsModel, build_inputs
 from sectioncls.training import (
     CHECKPOINT_FILES,
@@ -361,3 +363,39 @@ def test_init_from_continues_a_trained_tagger(tiny_bert_dir, export_file, tmp_pa
     other.write_text(yaml.safe_dump(reordered, allow_unicode=True), "utf-8")
     with pytest.raises(ConfigError, match="categories"):
         train(dataclasses.replace(again, schema=str(other)), progress=False)
+
+
+def test_distillation_loss_is_zero_when_the_student_matches_the_teacher():
+    from sectioncls.training import distillation_loss
+
+    logits = torch.tensor([[2.0, -1.0, 0.5, 0.0], [0.1, 0.2, 3.0, -2.0]])
+    metric = torch.tensor([4.0, -3.0])
+    same = distillation_loss(logits, metric, logits, metric, temperature=2.0, metric_weight=0.0)
+    assert same.item() == pytest.approx(0.0, abs=1e-6)
+    other = distillation_loss(logits, metric, logits.flip(-1), metric, 2.0, metric_weight=0.0)
+    assert other.item() > 0.1
+
+
+def test_student_distilled_from_a_trained_teacher(tiny_bert_dir, export_file, tmp_path):
+    """A smaller student starts from the teacher's lower layers and heads and learns its soft
+    labels; the checkpoint round-trips with its own layer count."""
+    teacher = tmp_path / "teacher"
+    train(tiny_config(tiny_bert_dir, export_file, teacher, epochs=1), progress=False)
+    student_cfg = tiny_config(
+        tiny_bert_dir,
+        export_file,
+        tmp_path / "student",
+        epochs=1,
+        init_from=str(teacher),
+        distill_from=str(teacher),
+        encoder_layers=1,
+    )
+    train(student_cfg, progress=False)
+    student = ReportTagger.from_pretrained(tmp_path / "student")
+    assert student.model.encoder.config.num_hidden_layers == 1
+    tagged = student.tag("一、工作情况\n办结案件120件。\n二、存在问题\n人员不足。")
+    assert len(tagged.units) == 4
+    with pytest.raises(ConfigError, match="distill_weight"):
+        dataclasses.replace(student_cfg, distill_weight=1.5).validate()
+    with pytest.raises(SectionClsError, match="not_there"):
+        train(dataclasses.replace(student_cfg, distill_from=str(tmp_path / "not_there")))

@@ -273,6 +273,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     dataset, build = load_dataset(cfg.annotation_files(), schema, mappings=cfg.export_mappings())
     print(build.summary(), file=sys.stderr)
     folds = _folds(args, dataset["train"])
+    student = None
+    if args.student:
+        from .training import TrainConfig
+
+        student = TrainConfig.from_yaml(args.student, seed=cfg.seed)
     results = cross_validate(
         dataset["train"],
         list(schema.categories),
@@ -283,8 +288,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         log=lambda m: print(m, file=sys.stderr),
         on_fold=lambda folds: _write_json(Path(args.output) / "folds-partial.json", folds),
         held_out=args.held_out,
+        student_cfg=student,
     )
     results["config"] = cfg.to_dict()
+    if student is not None:
+        results["student_config"] = student.to_dict()
     written = write_report(results, args.output)
     print(results_table(results))
     if results.get("train_seconds_mean"):
@@ -682,6 +690,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--groups", help="CSV with doc_id and a group column, for --folds kind")
     p.add_argument("--group-column", default="doc_kind", help="the group column of --groups")
+    p.add_argument(
+        "--student",
+        metavar="CONFIG",
+        help="also evaluate a smaller model distilled from each fold's model, with this run "
+        "config (its distill_from, and init_from when equal to it, become the fold's model)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_config_flags(p)
     p.set_defaults(func=cmd_evaluate)

@@ -20,7 +20,6 @@ import numpy as np
 
 from .data import leave_one_report_out
 from .inputs import unit_records
-from .metrics import classification_figures
 from .perturb import PERTURBATIONS, perturb_report
 from .quantities import extract_quantities
 from .segment import segment
@@ -130,13 +129,17 @@ BASELINES: tuple[System, ...] = (
 )
 
 
-def _model_system(cfg, progress: bool) -> Callable:
+def _model_system(cfg, progress: bool, keep: dict[str, Any] | None = None) -> Callable:
+    """The fine-tuned model, trained on the fold. With `keep`, its checkpoint is saved there
+    (key "teacher") for a student distilled from it on the same fold."""
+
     def run(train_ds, tests, categories, seed) -> SystemRun:
         import shutil
+        import tempfile
 
         from datasets import DatasetDict
 
-        from .training import encode_dataset, predict_dataset, train
+        from .training import encode_dataset, predict_dataset, save_checkpoint, train
 
         fold_cfg = dataclasses.replace(cfg, seed=seed, dev_reports=[], resume=False)
         result, trainer = train(
@@ -147,10 +150,48 @@ def _model_system(cfg, progress: bool) -> Callable:
         for name, test in tests.items():
             encoded = encode_dataset(test, tokenizer, fold_cfg.context, fold_cfg.max_seq_length)
             out[name] = predict_dataset(trainer, encoded)
+        if keep is not None:
+            teacher = Path(tempfile.mkdtemp(prefix="sectioncls-teacher-")) / "model"
+            schema = fold_cfg.load_schema()
+            save_checkpoint(trainer.model, tokenizer, schema, fold_cfg, result.metrics, teacher)
+            keep["teacher"] = teacher
         shutil.rmtree(Path(trainer.args.output_dir), ignore_errors=True)
         return SystemRun(out, result.train_seconds)
 
     return run
+
+
+def _student_system(student_cfg, progress: bool, keep: dict[str, Any]) -> Callable:
+    """A student distilled from the fold's own teacher (never from a model that saw the
+    held-out report). `distill_from` becomes that teacher, and so does `init_from` when the
+    config starts the student from its teacher (init_from equal to distill_from)."""
+
+    def run(train_ds, tests, categories, seed) -> SystemRun:
+        import shutil
+
+        teacher = keep.pop("teacher", None)
+        if teacher is None:
+            raise RuntimeError("the student runs after the fine-tuned model of its fold")
+        from_teacher = student_cfg.init_from and student_cfg.init_from == student_cfg.distill_from
+        fold_cfg = dataclasses.replace(
+            student_cfg,
+            distill_from=str(teacher),
+            init_from=str(teacher) if from_teacher else student_cfg.init_from,
+        )
+        try:
+            return _model_system(fold_cfg, progress)(train_ds, tests, categories, seed)
+        finally:
+            shutil.rmtree(teacher.parent, ignore_errors=True)
+
+    return run
+
+
+def student_name(student_cfg) -> str:
+    """Display name of the distilled student in tables."""
+    layers = student_cfg.encoder_layers
+    if not layers:
+        return "distilled student"
+    return f"distilled student ({layers} layer{'s' if layers > 1 else ''})"
 
 
 # ----------------------------------------------------------------------------- folds
@@ -252,6 +293,29 @@ def leave_one_report_out_folds(dataset) -> list[Fold]:
 
 
 # ----------------------------------------------------------------------------- running
+class Scorer:
+    """Figures through the project's `evaluate` module (sectioncls_metrics, loaded by path, no
+    hub): the module a user loads for their own predictions is the one the tables come from."""
+
+    def __init__(self, categories: Sequence[str]) -> None:
+        from .metrics import load_metrics
+
+        self.module = load_metrics()
+        self.categories = list(categories)
+
+    def __call__(self, y_cat, p_cat, y_metric, p_metric) -> dict[str, Any]:
+        p_cat = np.asarray(p_cat, dtype=float)
+        return self.module.compute(
+            predictions=p_cat.argmax(axis=1).tolist(),
+            references=[int(y) for y in y_cat],
+            metric_predictions=(np.asarray(p_metric, dtype=float) >= 0.5).astype(int).tolist(),
+            metric_references=[int(y) for y in y_metric],
+            probabilities=p_cat.tolist(),
+            categories=self.categories,
+            details=True,
+        )
+
+
 def cross_validate(
     dataset,
     categories: list[str],
@@ -264,6 +328,7 @@ def cross_validate(
     on_fold: Callable[[list[dict[str, Any]]], None] | None = None,
     held_out: Sequence[str] | None = None,
     folds: list[Fold] | None = None,
+    student_cfg=None,
 ) -> dict[str, Any]:
     """Run every system on every fold (and seed), scoring each fold's test sets. `cfg` (a
     TrainConfig) adds the fine-tuned model; without it only the baselines run. Without
@@ -280,11 +345,17 @@ def cross_validate(
                     raise ValueError(f"no report matches held_out={list(held_out)}")
     systems: list[System] = []
     if cfg is not None:
-        systems.append(System(MODEL, _model_system(cfg, progress), trained=True))
+        # With a student, each fold's model is kept for it as its teacher.
+        keep: dict[str, Any] | None = {} if student_cfg is not None else None
+        systems.append(System(MODEL, _model_system(cfg, progress, keep), trained=True))
+        if keep is not None:
+            student = _student_system(student_cfg, progress, keep)
+            systems.append(System(student_name(student_cfg), student, trained=True))
     if baselines:
         systems.extend(BASELINES)
     # The system whose errors are written out: the model, else the first baseline.
     reported = systems[0]
+    score = Scorer(categories)
     rows: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     pooled: dict[tuple[str, str], dict[str, list]] = {}
@@ -303,7 +374,7 @@ def cross_validate(
                 for test_name, test in fold.tests.items():
                     p_cat, p_metric = run.predictions[test_name]
                     y_cat, y_metric = list(test["category"]), list(test["metric"])
-                    figs = classification_figures(categories, y_cat, p_cat, y_metric, p_metric)
+                    figs = score(y_cat, p_cat, y_metric, p_metric)
                     rows.append(
                         {
                             "system": name,
@@ -342,9 +413,7 @@ def cross_validate(
             }
             for key in SUMMARY_KEYS
         }
-        summary["pooled"] = classification_figures(
-            categories, pool["y"], np.asarray(pool["p"]), pool["ym"], np.asarray(pool["pm"])
-        )
+        summary["pooled"] = score(pool["y"], np.asarray(pool["p"]), pool["ym"], pool["pm"])
         summary["n_folds"] = len({r["held_out"] for r in picked})
         tests.setdefault(test_name, {})[name] = summary
     return {

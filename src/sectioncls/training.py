@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from torch import nn
 
 from .data import AnnotationError, ExportMapping, load_dataset
 from .errors import SectionClsError
@@ -78,6 +79,12 @@ class TrainConfig:
     # Adapting a trained tagger to new annotations (active learning, a new kind of report):
     # start from its encoder and heads instead of a fresh model on `base_model`.
     init_from: str | None = _opt(None, "continue from a trained sectioncls checkpoint")
+    # Distillation: a smaller model (fewer `encoder_layers`) also learns the trained teacher's
+    # soft labels, which carry what the teacher learned about near misses (a result worded
+    # like a plan), so it loses less than the same small model trained on hard labels alone.
+    distill_from: str | None = _opt(None, "a trained sectioncls checkpoint to distil from")
+    distill_weight: float = _opt(0.5, "share of the loss that follows the teacher (0..1)")
+    distill_temperature: float = _opt(2.0, "softmax temperature of the teacher's soft labels")
     annotations: list[str] = _opt(  # noqa: RUF009 (_opt returns a dataclasses.field)
         ["annotations/reports.json", "annotations/synthetic.json"],
         "Label Studio JSON exports (globs allowed)",
@@ -158,6 +165,10 @@ class TrainConfig:
             raise bad("encoder_layers", "must be >= 1 (or null for all layers)")
         if not 0 <= self.context_dropout < 1:
             raise bad("context_dropout", "must be in [0, 1)")
+        if not 0 <= self.distill_weight <= 1:
+            raise bad("distill_weight", "must be in [0, 1]")
+        if not self.distill_temperature > 0:
+            raise bad("distill_temperature", "must be > 0")
         if not 0 <= self.warmup_ratio < 1:
             raise bad("warmup_ratio", "must be in [0, 1)")
         if not self.annotations:
@@ -293,7 +304,11 @@ class ContextCollator:
         for row, f in zip(rows, features, strict=True):
             row["labels"] = int(f["category"])
             row["metric_labels"] = float(f["metric"])
-        return self.pad(rows)
+        batch = self.pad(rows)
+        if TEACHER_COLUMNS[0] in features[0]:
+            for name in TEACHER_COLUMNS:
+                batch[name] = torch.tensor([f[name] for f in features], dtype=torch.float32)
+        return batch
 
 
 def oversample_real(ds, times: int):
@@ -326,6 +341,65 @@ def metric_pos_weight(metric_labels: list[int], mode: str) -> torch.Tensor | Non
     return None if w is None else w[1] / w[0]
 
 
+# ------------------------------------------------------------------------- distillation
+TEACHER_COLUMNS = ("teacher_category_logits", "teacher_metric_logit")
+
+
+def distillation_loss(
+    category_logits: torch.Tensor,
+    metric_logits: torch.Tensor,
+    teacher_category: torch.Tensor,
+    teacher_metric: torch.Tensor,
+    temperature: float,
+    metric_weight: float = 1.0,
+) -> torch.Tensor:
+    """KL to the teacher's tempered category distribution (scaled by T², as in Hinton et al.,
+    so its gradients keep their size) plus BCE to the teacher's metric probability."""
+    t = temperature
+    kl = nn.functional.kl_div(
+        nn.functional.log_softmax(category_logits / t, dim=-1),
+        nn.functional.log_softmax(teacher_category.to(category_logits) / t, dim=-1),
+        reduction="batchmean",
+        log_target=True,
+    )
+    target = torch.sigmoid(teacher_metric.to(metric_logits))
+    bce = nn.functional.binary_cross_entropy_with_logits(metric_logits, target)
+    return kl * t * t + metric_weight * bce
+
+
+@torch.inference_mode()
+def teacher_logits(
+    teacher_dir: str | os.PathLike[str], rows, categories: list[str], batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """The teacher's category logits (n, k) and metric logits (n,) for training rows, read
+    with the teacher's own tokenizer and context (it may differ from the student's), in full
+    context: the student learns what the teacher says about the unit in its place."""
+    from .tagger import load_checkpoint
+
+    model, tokenizer = load_checkpoint(teacher_dir)
+    if list(model.config.categories) != list(categories):
+        raise ConfigError(
+            f"distill_from {teacher_dir}: the teacher's categories "
+            f"{list(model.config.categories)} are not the schema's {list(categories)}"
+        )
+    model.eval()
+    context, max_len = list(model.config.context), int(model.config.max_seq_length)
+    n = len(rows)
+    enc = tokenize_units(tokenizer, rows, context, max_len)
+    order = np.argsort([len(x) for x in enc["input_ids"]], kind="stable")
+    cat = np.zeros((n, len(categories)), dtype=np.float32)
+    met = np.zeros(n, dtype=np.float32)
+    device = next(model.parameters()).device
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        feats = [{k: enc[k][i] for k in enc} for i in idx]
+        batch = tokenizer.pad(feats, return_tensors="pt")
+        out = model(**{k: v.to(device) for k, v in batch.items()})
+        cat[idx] = out.category_logits.float().cpu().numpy()
+        met[idx] = out.metric_logits.float().cpu().numpy()
+    return cat, met
+
+
 # ------------------------------------------------------------------------------ trainer
 def _trainer_classes():
     """Import the Trainer lazily: it pulls in accelerate, which not every caller needs."""
@@ -340,9 +414,13 @@ def _trainer_classes():
             class_weights: torch.Tensor | None = None,
             metric_loss_weight: float = 1.0,
             metric_pos_weight: torch.Tensor | None = None,
+            distill_weight: float = 0.0,
+            distill_temperature: float = 2.0,
             **kwargs: Any,
         ) -> None:
             super().__init__(*args, **kwargs)
+            self.distill_weight = distill_weight
+            self.distill_temperature = distill_temperature
             self.class_weights = class_weights
             self.metric_loss_weight = metric_loss_weight
             self.metric_pos_weight = metric_pos_weight
@@ -350,6 +428,7 @@ def _trainer_classes():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("labels")
             metric_labels = inputs.pop("metric_labels", None)
+            teacher = [inputs.pop(name, None) for name in TEACHER_COLUMNS]
             outputs = model(**inputs)
             loss = joint_loss(
                 outputs.category_logits,
@@ -360,6 +439,16 @@ def _trainer_classes():
                 self.metric_loss_weight,
                 self.metric_pos_weight,
             )
+            if teacher[0] is not None and self.distill_weight > 0:
+                soft = distillation_loss(
+                    outputs.category_logits,
+                    outputs.metric_logits,
+                    teacher[0],
+                    teacher[1],
+                    self.distill_temperature,
+                    self.metric_loss_weight,
+                )
+                loss = (1 - self.distill_weight) * loss + self.distill_weight * soft
             return (loss, outputs) if return_outputs else loss
 
         def _get_eval_sampler(self, eval_dataset):
@@ -456,7 +545,8 @@ def build_model(cfg: TrainConfig, schema: LabelSchema):
     from .base import load_tokenizer, resolve_base
 
     if cfg.init_from:
-        return _model_from_checkpoint(cfg, schema)
+        tokenizer, model = _model_from_checkpoint(cfg, schema)
+        return tokenizer, _keep_layers(model, cfg.encoder_layers)
 
     base_path = resolve_base(cfg.base_model)
     tokenizer = load_tokenizer(cfg.base_model)
@@ -469,17 +559,21 @@ def build_model(cfg: TrainConfig, schema: LabelSchema):
     )
     model = SectionClsModel.from_encoder(base_path, config)
     model.config.base_model = cfg.base_model
-    if (
-        cfg.encoder_layers is not None
-        and cfg.encoder_layers < model.encoder.config.num_hidden_layers
-    ):
-        model.encoder.encoder.layer = model.encoder.encoder.layer[: cfg.encoder_layers]
-        model.encoder.config.num_hidden_layers = cfg.encoder_layers
-        model.config.encoder["num_hidden_layers"] = cfg.encoder_layers
+    model = _keep_layers(model, cfg.encoder_layers)
     if cfg.freeze_embeddings:
         for p in model.encoder.embeddings.word_embeddings.parameters():
             p.requires_grad = False
     return tokenizer, model
+
+
+def _keep_layers(model: SectionClsModel, layers: int | None) -> SectionClsModel:
+    """Keep the first `layers` encoder layers (a faster model, or a student started from a
+    trained teacher's lower layers and heads)."""
+    if layers is not None and layers < model.encoder.config.num_hidden_layers:
+        model.encoder.encoder.layer = model.encoder.encoder.layer[:layers]
+        model.encoder.config.num_hidden_layers = layers
+        model.config.encoder["num_hidden_layers"] = layers
+    return model
 
 
 def _model_from_checkpoint(cfg: TrainConfig, schema: LabelSchema):
@@ -525,6 +619,12 @@ def train(
     train_ds = train_ds.select_columns([*RECORD_FIELDS, "category", "metric"])
     lengths = tokenize_units(tokenizer, train_ds, cfg.context, cfg.max_seq_length)["input_ids"]
     train_ds = train_ds.add_column("length", [len(x) for x in lengths])
+    if cfg.distill_from:
+        t_cat, t_met = teacher_logits(
+            cfg.distill_from, train_ds, list(schema.categories), cfg.eval_batch_size
+        )
+        train_ds = train_ds.add_column(TEACHER_COLUMNS[0], t_cat.tolist())
+        train_ds = train_ds.add_column(TEACHER_COLUMNS[1], t_met.tolist())
     has_dev = "dev" in dataset and len(dataset["dev"]) > 0
     dev_ds = (
         encode_dataset(dataset["dev"], tokenizer, cfg.context, cfg.max_seq_length)
@@ -554,6 +654,8 @@ def train(
         ),
         metric_loss_weight=cfg.metric_loss_weight,
         metric_pos_weight=metric_pos_weight(train_ds["metric"], cfg.metric_weighting),
+        distill_weight=cfg.distill_weight if cfg.distill_from else 0.0,
+        distill_temperature=cfg.distill_temperature,
     )
     resume = cfg.resume and any(work_dir.glob("checkpoint-*"))
     t0 = time.perf_counter()

@@ -32,6 +32,8 @@ Args:
     probabilities (list of list of float, optional): category probabilities per unit (ECE).
     categories (list of str, optional): category names, in index order; default: the four of
         the packaged schema.
+    details (bool, optional): return every figure instead (per-class precision, recall, F1 and
+        support, the confusion matrix, metric accuracy): what `sectioncls evaluate` reports.
 Returns:
     category_macro_f1, category_accuracy, f1_<category> for every category, and, when given
     the inputs for them, metric_f1, metric_precision, metric_recall and category_ece.
@@ -61,6 +63,7 @@ class SectionclsMetrics(evaluate.Metric):
         metric_references=None,
         probabilities=None,
         categories=None,
+        details=False,
     ):
         from sectioncls.metrics import classification_figures
 
@@ -74,6 +77,8 @@ class SectionclsMetrics(evaluate.Metric):
         m_pred = np.asarray(metric_predictions if has_metric else np.zeros(len(preds)))
         m_ref = np.asarray(metric_references if has_metric else np.zeros(len(preds)))
         figs = classification_figures(cats, references, p_cat, m_ref.astype(int), m_pred)
+        if details:  # everything `sectioncls evaluate` reports: per-class, confusion, support
+            return figs
         out = {
             "category_macro_f1": figs["category_macro_f1"],
             "category_accuracy": figs["category_accuracy"],
