@@ -53,7 +53,8 @@ $(STUDIO_STAMP): | $(STAMP)
 	$(CLI) studio install --quiet   # .venv-studio with label-studio, and a migrated template
 	touch $(STUDIO_STAMP)
 
-# Debian's headless Chromium and a CJK font, for the test that renders the HTML output.
+# Debian's headless Chromium and a CJK font, for the tests that render the HTML output and
+# label a task in Label Studio (tests/test_studio_browser.py).
 browser:
 	command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; }

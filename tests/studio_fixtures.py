@@ -36,6 +36,16 @@ def _require() -> bool:
     return os.environ.get("SECTIONCLS_REQUIRE_STUDIO", "").strip() not in ("", "0", "false")
 
 
+# url -> (username, password) of the server's account, for tests that log in with a browser.
+_LOGIN: dict[str, tuple[str, str]] = {}
+
+
+@pytest.fixture(scope="session")
+def studio_login(studio_server: StudioServer) -> tuple[str, str]:
+    """The account of the running server (email, password), as an annotator logs in."""
+    return _LOGIN[studio_server.url]
+
+
 @pytest.fixture(scope="session")
 def studio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StudioServer]:
     if not (STUDIO_VENV / "bin" / "label-studio").exists():
@@ -53,6 +63,7 @@ def studio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StudioSe
         timeout=240,
     )
     print(f"\nLabel Studio up at {state.url} in {time.monotonic() - t0:.1f}s (pid {state.pid})")
+    _LOGIN[state.url] = (state.username, state.password)
     try:
         yield StudioServer(state.url, state.token)
     finally:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sectioncls.inputs import record_defaults
 from sectioncls.schema import LabelSchema
 from sectioncls.segment import Unit
 from sectioncls.studio import StudioError, server
@@ -35,8 +36,11 @@ def _units() -> list[Unit]:
 def test_task_data_carries_context_and_offsets() -> None:
     rows = task_data(_units(), "r1")
     assert [r["unit_index"] for r in rows] == [0, 1, 2]
-    assert rows[0]["prev_text"] == "" and rows[0]["next_text"] == "队伍素质有待进一步提高。"
-    assert rows[1]["prev_text"] == "二、存在问题" and rows[2]["next_text"] == ""
+    # an empty context field is shown as （无）, and read back as empty for the model
+    assert rows[0]["prev_text"] == "（无）" and rows[0]["next_text"] == "队伍素质有待进一步提高。"
+    assert rows[1]["prev_text"] == "二、存在问题" and rows[2]["next_text"] == "（无）"
+    assert record_defaults(rows[0])["prev_text"] == "" and rows[0]["heading_path"] == "（无）"
+    assert rows[1]["header"] == "r1 · 第 2/3 个单元"
     assert rows[1]["heading_path"] == "二、存在问题" and rows[1]["section"] == "problem"
     assert (rows[1]["start"], rows[1]["end"], rows[1]["kind"]) == (8, 20, "sentence")
     assert rows[2]["unit_key"] == "r1#2" and rows[2]["section"] is None
@@ -50,15 +54,21 @@ def test_prediction_score_and_uncertainty() -> None:
         "metric": True,
         "metric_score": 0.9,
     }
-    result, score, unc = prediction_for(pred, SCHEMA, "metric")
-    assert [r["value"]["choices"] for r in result] == [["plan"], ["yes"]]
-    assert {r["from_name"] for r in result} == {"category", "metric"}
+    result, score, unc = prediction_for(pred, SCHEMA)
+    # the suggestion is text in the read-only model box, never the annotator's own controls
+    assert result == [
+        {
+            "from_name": "model_suggestion",
+            "to_name": "text",
+            "type": "textarea",
+            "value": {"text": ["计划/打算（按 3）· 含量化指标：是 · 把握 0.70"]},
+        }
+    ]
     assert score == pytest.approx(0.7) and unc == pytest.approx(0.3)
     # metric "no" with P(yes) = 0.45 is the least confident answer here
-    result, score, unc = prediction_for(
-        {**pred, "metric": False, "metric_score": 0.45}, SCHEMA, "metric"
-    )
-    assert len(result) == 1 and score == pytest.approx(0.55) and unc == pytest.approx(0.45)
+    result, score, unc = prediction_for({**pred, "metric": False, "metric_score": 0.45}, SCHEMA)
+    assert result[0]["value"]["text"] == ["计划/打算（按 3）· 含量化指标：否 · 把握 0.55"]
+    assert score == pytest.approx(0.55) and unc == pytest.approx(0.45)
 
 
 class _FakeTagger:

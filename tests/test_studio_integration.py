@@ -73,7 +73,7 @@ def test_push_annotate_pull_dataset(client: StudioClient, tmp_path: Path) -> Non
     d = tasks[(doc, 1)]["data"]
     assert d["text"] == u1.text and d["prev_text"] == units[doc][0].text
     assert d["next_text"] == units[doc][2].text and (d["start"], d["end"]) == (u1.start, u1.end)
-    assert d["heading_path"] == " › ".join(u1.heading_path) and d["kind"] == u1.kind
+    assert d["heading_path"] == (" › ".join(u1.heading_path) or "（无）") and d["kind"] == u1.kind
 
     tid = {i: tasks[(doc, i)]["id"] for i in range(6)}
     annotate(title, tid[0], "other", False, lead_time=4.5, client=client)
@@ -144,7 +144,8 @@ def test_predictions_attach_with_score_and_uncertainty(client: StudioClient) -> 
     assert t["data"]["uncertainty"] == pytest.approx(0.45)
     (pred,) = t["predictions"]
     assert pred["model_version"] == "fake-1" and pred["score"] == pytest.approx(0.55)
-    assert pred["result"][0]["value"]["choices"] == ["plan"]
+    assert pred["result"][0]["from_name"] == "model_suggestion"
+    assert pred["result"][0]["value"]["text"][0].startswith("计划/打算（按 3）")
     again = client.push(REPORTS[3:4], title, predictions=FakePredictor())
     assert again.predictions == 0
     tasks = client.tasks(res.project_id, with_annotations=True)

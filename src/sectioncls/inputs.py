@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .schema import HEADING_SEP
+from .schema import EMPTY_FIELD, HEADING_SEP
 
 if TYPE_CHECKING:
     from .segment import Unit
@@ -50,11 +50,12 @@ _TITLE_TAIL_CHARS = 16
 
 def record_defaults(record: Mapping[str, Any]) -> dict[str, str]:
     """The record fields of a task or row as strings; missing and None become "" (old exports
-    lack `title`: the model then reads the unit without it, as context dropout trained it to)."""
+    lack `title`: the model then reads the unit without it, as context dropout trained it to),
+    and so does the placeholder a Label Studio task shows for an empty field."""
     out = {}
     for k in RECORD_FIELDS:
         v = record.get(k)
-        out[k] = "" if v is None else str(v)
+        out[k] = "" if v is None or v == EMPTY_FIELD else str(v)
     return out
 
 

@@ -22,8 +22,10 @@ from .errors import SectionClsError
 
 __all__ = [
     "CATEGORY_CONTROL",
+    "EMPTY_FIELD",
     "HEADING_SEP",
     "METRIC_CHOICE",
+    "MODEL_SUGGESTION_CONTROL",
     "Category",
     "LabelSchema",
     "MetricFlag",
@@ -34,6 +36,14 @@ __all__ = [
 METRIC_CHOICE = "yes"
 # The name of the category control in the Label Studio config (`from_name` in results).
 CATEGORY_CONTROL = "category"
+# The read-only text box that shows the model's suggestion (filled by predictions, never by a
+# person): the annotator's own answer stays in CATEGORY_CONTROL and the metric control. A
+# text box, not a second set of choices: Label Studio gives read-only choices hotkeys of
+# their own, and pressing one changed the "suggestion".
+MODEL_SUGGESTION_CONTROL = "model_suggestion"
+# Shown for an empty context field (no heading above, first unit): a blank gap looks like a
+# page that failed to load. `sectioncls.inputs.record_defaults` reads it back as "".
+EMPTY_FIELD = "（无）"
 # How a unit's heading path is joined into one string for annotators and for the model.
 HEADING_SEP = " › "
 
@@ -53,6 +63,8 @@ class Category:
     name_zh: str
     description: str
     hotkey: str
+    # The annotator's tooltip, in the annotators' language (default: the description).
+    hint: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +76,9 @@ class MetricFlag:
     hotkey: str
     description_yes: str
     description_no: str
+    # Tooltips for annotators: when to tick it and when not (defaults: the descriptions).
+    hint_yes: str = ""
+    hint_no: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,21 +134,26 @@ class LabelSchema:
             where = f"categories[{i}]"
             if not isinstance(raw, dict):
                 raise SchemaError(f"{source}: {where} must be a mapping, got {_tn(raw)}")
-            _no_unknown(raw, {"value", "name_zh", "description", "hotkey"}, source, where)
+            _no_unknown(raw, {"value", "name_zh", "description", "hotkey", "hint"}, source, where)
             specs.append(
                 Category(
                     value=_req_str(raw, "value", source, where),
                     name_zh=_req_str(raw, "name_zh", source, where),
                     description=_req_str(raw, "description", source, where),
                     hotkey=_req_str(raw, "hotkey", source, where),
+                    hint=_opt_str(raw, "hint", source, where),
                 )
             )
         m = data.get("metric")
         if not isinstance(m, dict):
             raise SchemaError(f"{source}: 'metric' must be a mapping")
         keys = {"name", "name_zh", "hotkey", "description_yes", "description_no"}
-        _no_unknown(m, keys, source, "metric")
-        metric = MetricFlag(**{k: _req_str(m, k, source, "metric") for k in sorted(keys)})
+        optional = {"hint_yes", "hint_no"}
+        _no_unknown(m, keys | optional, source, "metric")
+        metric = MetricFlag(
+            **{k: _req_str(m, k, source, "metric") for k in sorted(keys)},
+            **{k: _opt_str(m, k, source, "metric") for k in sorted(optional)},
+        )
         return cls(category_specs=tuple(specs), metric=metric, version=version, source=source)
 
     @classmethod
@@ -171,6 +191,7 @@ class LabelSchema:
                     "name_zh": c.name_zh,
                     "description": c.description,
                     "hotkey": c.hotkey,
+                    **({"hint": c.hint} if c.hint else {}),
                 }
                 for c in self.category_specs
             ],
@@ -180,58 +201,97 @@ class LabelSchema:
                 "hotkey": self.metric.hotkey,
                 "description_yes": self.metric.description_yes,
                 "description_no": self.metric.description_no,
+                **({"hint_yes": self.metric.hint_yes} if self.metric.hint_yes else {}),
+                **({"hint_no": self.metric.hint_no} if self.metric.hint_no else {}),
             },
         }
 
     # ----------------------------------------------------------------- Label Studio
     def label_studio_config(self) -> str:
         """The Label Studio labeling config (XML), deterministic so the committed copy can be
-        compared byte for byte. Chinese names are shown (`html`), English values are stored."""
+        compared byte for byte. Chinese names are shown (`html`), English values are stored.
+
+        Why it looks the way it does (each point was an annotator tripping in a real browser):
+        the model's suggestion is text in a read-only box (`model_suggestion`), filled by
+        predictions, so it is visibly the model's, with its confidence, and the annotator's
+        `category` starts empty: pressing a hotkey chooses (it would clear a pre-selected
+        choice), and nothing is accepted without a keypress. Styles are inline (LS ignores
+        class rules on View), every tooltip is Chinese, and the header names the document."""
         q = quoteattr
+        box = "padding:6px 10px;margin:6px 0;border-radius:4px"
         lines = [
             "<!-- Generated by sectioncls.schema.LabelSchema.label_studio_config() from",
             "     configs/labels.yaml; do not edit by hand (a test keeps them in sync). -->",
             "<View>",
-            "  <Style>.ctx { color: #666; font-size: 90%; } "
-            ".unit { font-size: 120%; padding: 6px 0; }</Style>",
-            '  <Header value="$doc_id · #$unit_index" size="5"/>',
-            '  <Header value="文件标题 document title" size="6"/>',
-            '  <Text name="title" value="$title"/>',
-            '  <Header value="所在章节 heading path" size="6"/>',
-            '  <Text name="heading_path" value="$heading_path"/>',
-            '  <View className="ctx">',
-            '    <Header value="上文 previous unit" size="6"/>',
+            '  <Header value="$header" size="5"/>',
+            f'  <View style="color:#555;font-size:13px;line-height:1.6;{box};background:#f6f6f6">',
+            '    <Header value="文件标题" size="6"/>',
+            '    <Text name="title" value="$title"/>',
+            '    <Header value="所在章节" size="6"/>',
+            '    <Text name="heading_path" value="$heading_path"/>',
+            '    <Header value="上文" size="6"/>',
             '    <Text name="prev_text" value="$prev_text"/>',
             "  </View>",
-            '  <View className="unit">',
-            '    <Header value="本单元（请标注） unit to label" size="5"/>',
+            '  <Header value="本单元（请标注）" size="5"/>',
+            '  <View style="font-size:18px;line-height:1.7;padding:6px 10px;'
+            'border-left:4px solid #1f6feb;background:#f3f8ff">',
             '    <Text name="text" value="$text"/>',
             "  </View>",
-            '  <View className="ctx">',
-            '    <Header value="下文 next unit" size="6"/>',
+            '  <View style="color:#555;font-size:13px;line-height:1.6;padding:0 10px">',
+            '    <Header value="下文" size="6"/>',
             '    <Text name="next_text" value="$next_text"/>',
             "  </View>",
-            '  <Header value="类别 category" size="6"/>',
+            f'  <View style="{box};background:#fff8e1;border:1px dashed #e0a800">',
+            '    <Header value="模型建议（仅供参考：读完本单元再自己选择类别）" size="6"/>',
+            f'    <TextArea name="{MODEL_SUGGESTION_CONTROL}" toName="text" readonly="true" '
+            'rows="1" maxSubmissions="1"/>',
+            "  </View>",
+            '  <Header value="类别（必选，按数字键选择）" size="5"/>',
             f'  <Choices name="{CATEGORY_CONTROL}" toName="text" choice="single-radio" '
-            'required="true" showInline="true">',
+            'required="true" requiredMessage="请先选择一个类别（按数字键或点击），再提交" '
+            'showInline="true">',
         ]
         for c in self.category_specs:
-            label = escape(f"{c.name_zh} ({c.value})")
             lines.append(
-                f"    <Choice value={q(c.value)} html={q(label)} hint={q(c.description)} "
-                f"hotkey={q(c.hotkey)}/>"
+                f"    <Choice value={q(c.value)} html={q(escape(c.name_zh))} "
+                f"hint={q(c.hint or c.description)} hotkey={q(c.hotkey)}/>"
             )
         m = self.metric
+        metric_hint = f"算：{m.hint_yes or m.description_yes} 不算：{m.hint_no or m.description_no}"
         lines += [
             "  </Choices>",
             f'  <Choices name={q(m.name)} toName="text" choice="multiple" showInline="true">',
-            f"    <Choice value={q(METRIC_CHOICE)} html={q(escape(f'{m.name_zh} ({m.name})'))} "
-            f"hint={q(m.description_yes)} hotkey={q(m.hotkey)}/>",
+            f"    <Choice value={q(METRIC_CHOICE)} html={q(escape(m.name_zh))} "
+            f"hint={q(metric_hint)} hotkey={q(m.hotkey)}/>",
             "  </Choices>",
             "</View>",
             "",
         ]
         return "\n".join(lines)
+
+    def instructions_html(self) -> str:
+        """The project's labelling instructions (shown by Label Studio before labelling and
+        under its info button): the categories with hotkeys and tooltips, the metric rule in
+        both directions, and how to treat the model's suggestion."""
+        rows = "".join(
+            f"<li><b>{escape(c.name_zh)}</b>（按 {escape(c.hotkey)}）："
+            f"{escape(c.hint or c.description)}</li>"
+            for c in self.category_specs
+        )
+        m = self.metric
+        return (
+            "<h3>如何标注</h3>"
+            "<p>每个任务是报告中的一个单元（标题、句子或条目）。先读文件标题、所在章节和上下文，"
+            "再判断本单元本身说的是什么，按数字键选择类别，需要时勾选量化指标，然后提交"
+            "（Ctrl+Enter）。</p>"
+            f"<h4>类别（必选一个）</h4><ul>{rows}</ul>"
+            f"<h4>{escape(m.name_zh)}（按 {escape(m.hotkey)}，可不选）</h4>"
+            f"<p>算：{escape(m.hint_yes or m.description_yes)}</p>"
+            f"<p>不算：{escape(m.hint_no or m.description_no)}</p>"
+            "<h4>模型建议</h4><p>黄色框里是模型的建议和把握程度，只供参考，不算你的答案：你的答案是你"
+            "按数字键选的类别。"
+            "把握低的单元排在队列前面，请特别仔细地读。</p>"
+        )
 
 
 # --------------------------------------------------------------------- validation helpers
@@ -248,6 +308,10 @@ def _no_unknown(d: dict, allowed: set[str], source: str, where: str) -> None:
         raise SchemaError(
             f"{source}: unknown key(s) {extra} in {where}; allowed: {sorted(allowed)}{hint}"
         )
+
+
+def _opt_str(d: dict, key: str, source: str, where: str) -> str:
+    return _req_str(d, key, source, where) if d.get(key) is not None else ""
 
 
 def _req_str(d: dict, key: str, source: str, where: str) -> str:
@@ -277,7 +341,15 @@ def _validate(s: LabelSchema) -> None:
         raise SchemaError(f"{src}: a classifier needs at least two categories")
     if not _VALUE_RE.match(s.metric.name):
         raise SchemaError(f"{src}: metric.name {s.metric.name!r} must be lower-case ASCII")
-    taken = {CATEGORY_CONTROL, "text", "title", "heading_path", "prev_text", "next_text"}
+    taken = {
+        CATEGORY_CONTROL,
+        MODEL_SUGGESTION_CONTROL,
+        "text",
+        "title",
+        "heading_path",
+        "prev_text",
+        "next_text",
+    }
     if s.metric.name in seen or s.metric.name in taken:
         raise SchemaError(f"{src}: metric.name {s.metric.name!r} clashes with another name")
     hotkeys = [c.hotkey for c in s.category_specs] + [s.metric.hotkey]

@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from sectioncls.schema import CATEGORY_CONTROL, METRIC_CHOICE, LabelSchema
+from sectioncls.schema import (
+    CATEGORY_CONTROL,
+    EMPTY_FIELD,
+    METRIC_CHOICE,
+    MODEL_SUGGESTION_CONTROL,
+    LabelSchema,
+)
 from sectioncls.studio import StudioError
 from sectioncls.textio import atomic_write, doc_id_from_path, read_report
 
@@ -53,6 +59,27 @@ UNIT_FIELDS = (
     "text", "doc_id", "unit_index", "kind", "heading_path", "section", "title",
     "prev_text", "next_text", "start", "end",
 )  # fmt: skip
+# Context fields the view shows: an empty one is shown as EMPTY_FIELD, not as a blank gap.
+SHOWN_FIELDS = ("title", "heading_path", "prev_text", "next_text")
+# Task data for people only (header, sort keys): rewritten freely, even on annotated tasks.
+DISPLAY_FIELDS = ("uncertainty", "unit_key", "header")
+# The project's Data Manager tab: least confident first, so "Label All Tasks" (which serves
+# the tab's order; Label Studio's own uncertainty sampling applies only outside the Data
+# Manager) and the list agree. The model's input fields are hidden: `section` reads like a label.
+QUEUE_TAB = "按模型把握排序（低→高）"
+HIDDEN_COLUMNS = [
+    "tasks:inner_id", "tasks:data.section", "tasks:data.kind", "tasks:data.position",
+    "tasks:data.start", "tasks:data.end", "tasks:data.unit_key", "tasks:data.title",
+    "tasks:data.prev_text", "tasks:data.next_text", "tasks:data.heading_path",
+    "tasks:annotations_results", "tasks:annotations_ids", "tasks:predictions_results",
+    "tasks:predictions_model_versions", "tasks:file_upload", "tasks:storage_filename",
+    "tasks:updated_by", "tasks:avg_lead_time", "tasks:draft_exists",
+]  # fmt: skip
+
+
+def _norm(value: Any) -> Any:
+    """A field as the model reads it: the empty-field placeholder is empty."""
+    return "" if value is None or value == EMPTY_FIELD else value
 
 
 @runtime_checkable
@@ -172,16 +199,15 @@ def plan_push(prepared: Sequence[PreparedReport], existing: Sequence[dict[str, A
                 plan.new_tasks.append({"data": row, **({"predictions": [item]} if item else {})})
                 continue
             old_data = old.get("data") or {}
-            changed = any(old_data.get(k) != row.get(k) for k in UNIT_FIELDS)
+            changed = any(_norm(old_data.get(k)) != _norm(row.get(k)) for k in UNIT_FIELDS)
             stale = changed and (old.get("total_annotations") or 0) > 0
             if stale:
                 plan.stale.append(f"{report.doc_id}#{key[1]}")
                 changed = False  # keep the annotated text; someone must re-check it
-                keep = {"uncertainty": row["uncertainty"]} if "uncertainty" in row else {}
+                keep = {k: row[k] for k in DISPLAY_FIELDS if k in row}
                 row = {**old_data, **keep}
-            data_changed = changed or any(
-                old_data.get(k) != row.get(k) for k in ("uncertainty", "unit_key")
-            )
+            shown = DISPLAY_FIELDS if stale else (*DISPLAY_FIELDS, *SHOWN_FIELDS)
+            data_changed = changed or any(old_data.get(k) != row.get(k) for k in shown)
             if data_changed:
                 plan.updates.append((int(old["id"]), {**old_data, **row}))
             else:
@@ -226,10 +252,18 @@ def task_data(units: Sequence[Unit], doc_id: str, **extra: Any) -> list[dict[str
     from sectioncls.inputs import unit_records
 
     out = []
-    for u, record in zip(units, unit_records(units), strict=True):
+    records = unit_records(units)
+    # The header names the document, not a hash id: its title (or file name) and the unit.
+    title = next((r["title"] for r in records if r["title"]), "") or doc_id
+    if len(title) > 40:
+        title = title[:39] + "…"
+    for u, record in zip(units, records, strict=True):
+        shown = {k: record[k] or EMPTY_FIELD for k in SHOWN_FIELDS}
         out.append(
             {
                 **record,
+                **shown,
+                "header": f"{title} · 第 {u.index + 1}/{len(units)} 个单元",
                 "section": u.section,
                 "doc_id": doc_id,
                 "unit_index": u.index,
@@ -263,7 +297,7 @@ def _load_reports(reports: Iterable[ReportInput]) -> list[tuple[str, str]]:
 
 # ----------------------------------------------------------------------------- predictions
 def prediction_for(
-    pred: Mapping[str, Any], schema: LabelSchema, metric_name: str
+    pred: Mapping[str, Any], schema: LabelSchema
 ) -> tuple[list[dict[str, Any]], float, float]:
     """(LS result, score, uncertainty) for one unit's prediction.
 
@@ -275,24 +309,20 @@ def prediction_for(
     metric = bool(pred.get("metric"))
     p_yes = float(pred.get("metric_score", 1.0 if metric else 0.0))
     p_metric = p_yes if metric else 1.0 - p_yes
+    score = round(min(p_cat, p_metric), 4)
+    # The suggestion is text in the view's read-only box, never the annotator's own answer:
+    # what is stored as an annotation is only what a person chose.
+    spec = schema.category(category)
+    said = "是" if metric else "否"
+    text = f"{spec.name_zh}（按 {spec.hotkey}）· {schema.metric.name_zh}：{said} · 把握 {score:.2f}"
     result: list[dict[str, Any]] = [
         {
-            "from_name": CATEGORY_CONTROL,
+            "from_name": MODEL_SUGGESTION_CONTROL,
             "to_name": "text",
-            "type": "choices",
-            "value": {"choices": [category]},
+            "type": "textarea",
+            "value": {"text": [text]},
         }
     ]
-    if metric:
-        result.append(
-            {
-                "from_name": metric_name,
-                "to_name": "text",
-                "type": "choices",
-                "value": {"choices": [METRIC_CHOICE]},
-            }
-        )
-    score = round(min(p_cat, p_metric), 4)
     return result, score, round(1.0 - score, 4)
 
 
@@ -420,20 +450,59 @@ class StudioClient:
         config updated if it differs (Label Studio refuses changes that orphan annotations)."""
         config = label_config(self.schema)
         pid = self.find_project(title)
+        # The guidelines in the annotators' language, shown before labelling and under the
+        # info button; predictions fill the view's read-only suggestion controls.
+        settings = {
+            "expert_instruction": self.schema.instructions_html(),
+            "show_instruction": True,
+            "show_collab_predictions": True,
+        }
         with self._api(f"creating/updating project {title!r}"):
             if pid is None:
                 p = self.ls.projects.create(
                     title=title,
                     label_config=config,
-                    description="Units of annual work reports: category + metric (sectioncls)",
+                    description="报告单元标注：类别 + 量化指标（sectioncls）",
                     show_skip_button=True,
                     enable_empty_annotation=False,
+                    **settings,
                 )
                 return int(p.id)
             current = self.ls.projects.get(pid)
             if (current.label_config or "").strip() != config.strip():
                 self.ls.projects.update(pid, label_config=config)
+            if any(getattr(current, k, None) != v for k, v in settings.items()):
+                self.ls.projects.update(pid, **settings)
         return pid
+
+    def ensure_queue_tab(self, project_id: int) -> None:
+        """Order the project's Data Manager by the model's confidence, lowest first, in a tab
+        of its own (made once; an annotator's own tabs are left alone)."""
+        import httpx
+
+        data = {
+            "title": QUEUE_TAB,
+            "type": "list",
+            "target": "tasks",
+            "ordering": ["tasks:predictions_score"],
+            "filters": {"conjunction": "and", "items": []},
+            "hiddenColumns": {"explore": HIDDEN_COLUMNS, "labeling": HIDDEN_COLUMNS},
+        }
+        headers = {"Authorization": f"Token {self.token}"}
+        with self._api("setting up the Data Manager tab"):
+            views = httpx.get(
+                f"{self.url}/api/dm/views/", params={"project": project_id}, headers=headers
+            )
+            views.raise_for_status()
+            if any((v.get("data") or {}).get("title") == QUEUE_TAB for v in views.json()):
+                return
+            made = httpx.post(
+                f"{self.url}/api/dm/views/",
+                params={"project": project_id},
+                json={"project": project_id, "data": data},
+                headers=headers,
+            )
+            made.raise_for_status()
 
     # ------------------------------------------------------------------ tasks
     def tasks(self, project_id: int, *, with_annotations: bool = False) -> list[dict[str, Any]]:
@@ -524,7 +593,7 @@ class StudioClient:
             preds = predictions.predict_units(units)
             self._validate_predictions(preds, units, doc_id, predictions)
             for i, row in enumerate(rows):
-                res, score, unc = prediction_for(preds[i], self.schema, self.schema.metric.name)
+                res, score, unc = prediction_for(preds[i], self.schema)
                 row["uncertainty"] = unc
                 items[i] = {"model_version": predictions.model_version, "score": score,
                             "result": res}  # fmt: skip
@@ -559,8 +628,13 @@ class StudioClient:
                 self.ls.predictions.delete(pred_id)
         result.predictions += self.add_predictions(pid, plan.new_predictions)
         if predictions is not None:
-            with self._api("setting the project's model version"):
-                self.ls.projects.update(pid, model_version=predictions.model_version)
+            # Label Studio's uncertainty sampling (lowest prediction score first) for the label
+            # stream outside the Data Manager, and the same order in the Data Manager's tab.
+            with self._api("setting the project's model version and sampling"):
+                self.ls.projects.update(
+                    pid, model_version=predictions.model_version, sampling="Uncertainty sampling"
+                )
+            self.ensure_queue_tab(pid)
 
     # ------------------------------------------------------------------ annotations
     def annotate(
