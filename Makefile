@@ -12,7 +12,7 @@ STUDIO_STAMP := $(STUDIO_VENV)/.installed-stamp
 EXAMPLE := examples/reports/000_9ab697e020cfd5b9.txt
 OUT := outputs
 
-.PHONY: setup base model demo test test-fast lint studio-env browser eval bench clean
+.PHONY: setup base model student bench-student demo test test-fast lint studio-env browser eval bench clean
 
 setup: $(STAMP)
 
@@ -75,6 +75,16 @@ eval: base
 
 bench: model
 	$(PY) scripts/bench_tagger.py --model $(MODEL) --baseline-units 150
+
+# The faster 3-layer tagger, distilled from the default model (README "Speed").
+STUDENT := checkpoints/sectioncls-student
+student: $(STUDENT)/sectioncls.json
+$(STUDENT)/sectioncls.json: | $(MODEL)/sectioncls.json
+	@echo "Distilling the 3-layer student from $(MODEL) (about 6 minutes on 2 CPU cores)..."
+	time $(CLI) train --config configs/train-student.yaml
+
+bench-student: student
+	$(PY) scripts/bench_tagger.py --model $(MODEL) --student $(STUDENT) --baseline-units 150
 
 clean:
 	rm -rf $(VENV) $(STUDIO_VENV) $(OUT) .pytest_cache

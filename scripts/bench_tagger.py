@@ -113,6 +113,11 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--skip-onnx", action="store_true", help="without the ONNX extra")
+    ap.add_argument(
+        "--student",
+        help="a smaller checkpoint (configs/train-student.yaml) timed beside the model, its "
+        "agreement measured against the model's torch float32 labels",
+    )
     args = ap.parse_args()
 
     import transformers
@@ -160,11 +165,23 @@ def main() -> None:
         ("tag_many, ONNX Runtime float32", {"backend": "onnx", "dtype": "float32"}),
         ("tag_many, ONNX Runtime int8", {"backend": "onnx", "quantize": True}),
     ]
-    for name, kwargs in variants:
+    variants = [(args.model, name, kw) for name, kw in variants]
+    if args.student:
+        student_auto = ReportTagger.from_pretrained(args.student)
+        layers = student_auto.model.encoder.config.num_hidden_layers
+        print(f"student auto: {student_auto.runtime.describe()}")
+        rt = f"{student_auto.runtime.backend} {student_auto.runtime.dtype}"
+        tag = f"student ({layers} layers)"
+        variants += [
+            (args.student, f"{tag}, auto ({rt})", {}),
+            (args.student, f"{tag}, torch float32", {"backend": "torch", "dtype": "float32"}),
+            (args.student, f"{tag}, ONNX float32", {"backend": "onnx", "dtype": "float32"}),
+        ]
+    for model, name, kwargs in variants:
         backend = kwargs.get("backend", auto.runtime.backend)
         if args.skip_onnx and backend == "onnx":
             continue
-        other = ReportTagger.from_pretrained(args.model, **kwargs)  # exports onnx/ if missing
+        other = ReportTagger.from_pretrained(model, **kwargs)  # exports onnx/ if missing
         other.tag_many(texts[:1])  # warm-up
         o_reports, t_o = timed(lambda o=other: o.tag_many(texts, batch_size=args.batch_size))
         pairs = [
@@ -181,7 +198,7 @@ def main() -> None:
         print(f"{name:<38}{k:>7}{t:>9.2f}{rate:>9.1f}{rate / rate_base:>12.1f}  {agree}")
     print(
         "\nagreement: torch float32 vs the pipeline's labels on the same units; "
-        "every other row vs torch float32."
+        "every other row (the student's too) vs the model's torch float32."
     )
 
 
