@@ -119,3 +119,24 @@ def test_file_errors(tmp_path: Path) -> None:
     bad.write_text(BASE + "extra: 1\n", encoding="utf-8")
     with pytest.raises(SchemaError, match=r"unknown key\(s\) \['extra'\]"):
         LabelSchema.from_yaml(bad)
+
+
+def test_hints_are_optional_round_trip_and_reach_the_view() -> None:
+    """Annotators' tooltips (hint, hint_yes, hint_no) are optional; the view and the project
+    instructions use them, and a checkpoint's stored schema keeps them."""
+    data = LabelSchema.default().to_dict()
+    assert data["categories"][0]["hint"].startswith("报告期内")
+    again = LabelSchema.from_dict(data)
+    assert again == LabelSchema.default()
+    bare = {
+        **data,
+        "categories": [{k: v for k, v in c.items() if k != "hint"} for c in data["categories"]],
+        "metric": {k: v for k, v in data["metric"].items() if not k.startswith("hint")},
+    }
+    plain = LabelSchema.from_dict(bare)
+    assert plain.category_specs[0].hint == "" and "hint" not in plain.to_dict()["categories"][0]
+    # without a hint the tooltip falls back to the description
+    assert plain.category_specs[0].description in plain.label_studio_config()
+    view = LabelSchema.default().label_studio_config()
+    assert "不算：" in view and 'readonly="true"' in view
+    assert "如何标注" in LabelSchema.default().instructions_html()
