@@ -73,8 +73,8 @@ def test_held_out_keeps_only_those_folds(dataset):
         cross_validate(dataset, CATS, progress=False, held_out=["nope"])
 
 
-def test_model_in_cross_validation(dataset, tiny_bert_dir, tmp_path):
-    cfg = TrainConfig(
+def _tiny_config(tiny_bert_dir, tmp_path) -> TrainConfig:
+    return TrainConfig(
         base_model=str(tiny_bert_dir),
         output_dir=str(tmp_path / "m"),
         epochs=1,
@@ -82,6 +82,10 @@ def test_model_in_cross_validation(dataset, tiny_bert_dir, tmp_path):
         max_seq_length=32,
         annotations=["unused.json"],
     )
+
+
+def test_model_in_cross_validation(dataset, tiny_bert_dir, tmp_path):
+    cfg = _tiny_config(tiny_bert_dir, tmp_path)
     results = cross_validate(dataset, CATS, cfg=cfg, seeds=(1, 2), baselines=False, progress=False)
     model_folds = [f for f in results["folds"] if f["system"] == "fine-tuned tagger"]
     assert len(model_folds) == 6  # 3 reports x 2 seeds
@@ -95,14 +99,7 @@ def test_student_distilled_from_each_folds_teacher(dataset, tiny_bert_dir, tmp_p
     import glob
     import tempfile
 
-    teacher = TrainConfig(
-        base_model=str(tiny_bert_dir),
-        output_dir=str(tmp_path / "m"),
-        epochs=1,
-        batch_size=8,
-        max_seq_length=32,
-        annotations=["unused.json"],
-    )
+    teacher = _tiny_config(tiny_bert_dir, tmp_path)
     student = dataclasses.replace(
         teacher,
         output_dir=str(tmp_path / "s"),
