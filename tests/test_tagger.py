@@ -464,5 +464,6 @@ def test_studio_push_with_tagger_predictions(studio_server, tiny_model):
         assert 0.0 <= task["data"]["uncertainty"] <= 1.0
         (pred,) = task["predictions"]
         assert pred["model_version"] and 0.0 <= pred["score"] <= 1.0
-        choices = {r["from_name"]: r["value"]["choices"] for r in pred["result"]}
-        assert choices["category"][0] in {"achievement", "problem", "plan", "other"}
+        # the suggestion: the category's Chinese name, its hotkey, the metric and confidence
+        (said,) = [r["value"]["text"][0] for r in pred["result"]]
+        assert said.split("（按")[0] in {"成效/举措", "问题/不足", "计划/打算", "其他"}
