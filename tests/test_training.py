@@ -370,9 +370,11 @@ def test_distillation_loss_is_zero_when_the_student_matches_the_teacher():
 
     logits = torch.tensor([[2.0, -1.0, 0.5, 0.0], [0.1, 0.2, 3.0, -2.0]])
     metric = torch.tensor([4.0, -3.0])
-    same = distillation_loss(logits, metric, logits, metric, temperature=2.0, metric_weight=0.0)
+    # the teacher gives probabilities, as a tagger does
+    probs, p_metric = logits.softmax(-1), metric.sigmoid()
+    same = distillation_loss(logits, metric, probs, p_metric, temperature=2.0, metric_weight=0.0)
     assert same.item() == pytest.approx(0.0, abs=1e-6)
-    other = distillation_loss(logits, metric, logits.flip(-1), metric, 2.0, metric_weight=0.0)
+    other = distillation_loss(logits, metric, probs.flip(-1), p_metric, 2.0, metric_weight=0.0)
     assert other.item() > 0.1
 
 

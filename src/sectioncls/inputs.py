@@ -24,6 +24,7 @@ __all__ = [
     "PLACE_FIELDS",
     "RECORD_FIELDS",
     "ContextField",
+    "field_text",
     "model_text",
     "position_word",
     "record_defaults",
@@ -48,15 +49,17 @@ _TITLE_MAX_LINES = 2
 _TITLE_TAIL_CHARS = 16
 
 
+def field_text(value: Any) -> str:
+    """A task or row field as the model reads it: missing (None) and the placeholder a Label
+    Studio task shows for an empty field are both ""."""
+    return "" if value is None or value == EMPTY_FIELD else str(value)
+
+
 def record_defaults(record: Mapping[str, Any]) -> dict[str, str]:
-    """The record fields of a task or row as strings; missing and None become "" (old exports
-    lack `title`: the model then reads the unit without it, as context dropout trained it to),
-    and so does the placeholder a Label Studio task shows for an empty field."""
-    out = {}
-    for k in RECORD_FIELDS:
-        v = record.get(k)
-        out[k] = "" if v is None or v == EMPTY_FIELD else str(v)
-    return out
+    """The record fields of a task or row as the model reads them (`field_text`): old exports
+    lack `title`, and the model then reads the unit without it, as context dropout trained it
+    to."""
+    return {k: field_text(record.get(k)) for k in RECORD_FIELDS}
 
 
 # Where in the report a unit sits, in words. Reviews come first and plans last in almost every

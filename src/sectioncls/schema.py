@@ -66,6 +66,10 @@ class Category:
     # The annotator's tooltip, in the annotators' language (default: the description).
     hint: str = ""
 
+    @property
+    def tooltip(self) -> str:
+        return self.hint or self.description
+
 
 @dataclass(frozen=True, slots=True)
 class MetricFlag:
@@ -79,6 +83,14 @@ class MetricFlag:
     # Tooltips for annotators: when to tick it and when not (defaults: the descriptions).
     hint_yes: str = ""
     hint_no: str = ""
+
+    @property
+    def tooltip_yes(self) -> str:
+        return self.hint_yes or self.description_yes
+
+    @property
+    def tooltip_no(self) -> str:
+        return self.hint_no or self.description_no
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,10 +266,10 @@ class LabelSchema:
         for c in self.category_specs:
             lines.append(
                 f"    <Choice value={q(c.value)} html={q(escape(c.name_zh))} "
-                f"hint={q(c.hint or c.description)} hotkey={q(c.hotkey)}/>"
+                f"hint={q(c.tooltip)} hotkey={q(c.hotkey)}/>"
             )
         m = self.metric
-        metric_hint = f"算：{m.hint_yes or m.description_yes} 不算：{m.hint_no or m.description_no}"
+        metric_hint = f"算：{m.tooltip_yes} 不算：{m.tooltip_no}"
         lines += [
             "  </Choices>",
             f'  <Choices name={q(m.name)} toName="text" choice="multiple" showInline="true">',
@@ -274,8 +286,7 @@ class LabelSchema:
         under its info button): the categories with hotkeys and tooltips, the metric rule in
         both directions, and how to treat the model's suggestion."""
         rows = "".join(
-            f"<li><b>{escape(c.name_zh)}</b>（按 {escape(c.hotkey)}）："
-            f"{escape(c.hint or c.description)}</li>"
+            f"<li><b>{escape(c.name_zh)}</b>（按 {escape(c.hotkey)}）：{escape(c.tooltip)}</li>"
             for c in self.category_specs
         )
         m = self.metric
@@ -286,8 +297,8 @@ class LabelSchema:
             "（Ctrl+Enter）。</p>"
             f"<h4>类别（必选一个）</h4><ul>{rows}</ul>"
             f"<h4>{escape(m.name_zh)}（按 {escape(m.hotkey)}，可不选）</h4>"
-            f"<p>算：{escape(m.hint_yes or m.description_yes)}</p>"
-            f"<p>不算：{escape(m.hint_no or m.description_no)}</p>"
+            f"<p>算：{escape(m.tooltip_yes)}</p>"
+            f"<p>不算：{escape(m.tooltip_no)}</p>"
             "<h4>模型建议</h4><p>黄色框里是模型的建议和把握程度，只供参考，不算你的答案：你的答案是你"
             "按数字键选的类别。"
             "把握低的单元排在队列前面，请特别仔细地读。</p>"

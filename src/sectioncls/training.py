@@ -342,7 +342,7 @@ def metric_pos_weight(metric_labels: list[int], mode: str) -> torch.Tensor | Non
 
 
 # ------------------------------------------------------------------------- distillation
-TEACHER_COLUMNS = ("teacher_category_logits", "teacher_metric_logit")
+TEACHER_COLUMNS = ("teacher_category_probs", "teacher_metric_prob")
 
 
 def distillation_loss(
@@ -354,50 +354,39 @@ def distillation_loss(
     metric_weight: float = 1.0,
 ) -> torch.Tensor:
     """KL to the teacher's tempered category distribution (scaled by T², as in Hinton et al.,
-    so its gradients keep their size) plus BCE to the teacher's metric probability."""
+    so its gradients keep their size) plus BCE to the teacher's metric probability.
+
+    The teacher gives probabilities: log p is its logits less a per-unit constant, which the
+    tempered softmax ignores, so softmax(log p / T) is the teacher's tempered distribution."""
     t = temperature
+    teacher_log = torch.log(teacher_category.to(category_logits).clamp_min(1e-30))
     kl = nn.functional.kl_div(
         nn.functional.log_softmax(category_logits / t, dim=-1),
-        nn.functional.log_softmax(teacher_category.to(category_logits) / t, dim=-1),
+        nn.functional.log_softmax(teacher_log / t, dim=-1),
         reduction="batchmean",
         log_target=True,
     )
-    target = torch.sigmoid(teacher_metric.to(metric_logits))
+    target = teacher_metric.to(metric_logits)
     bce = nn.functional.binary_cross_entropy_with_logits(metric_logits, target)
     return kl * t * t + metric_weight * bce
 
 
-@torch.inference_mode()
-def teacher_logits(
+def teacher_probabilities(
     teacher_dir: str | os.PathLike[str], rows, categories: list[str], batch_size: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The teacher's category logits (n, k) and metric logits (n,) for training rows, read
-    with the teacher's own tokenizer and context (it may differ from the student's), in full
-    context: the student learns what the teacher says about the unit in its place."""
-    from .tagger import load_checkpoint
+    """The teacher's category probabilities (n, k) and metric probabilities (n,) for training
+    rows, read by the teacher as a tagger reads (its own tokenizer and context, which may
+    differ from the student's; float32), in full context: the student learns what the teacher
+    says about the unit in its place."""
+    from .tagger import ReportTagger
 
-    model, tokenizer = load_checkpoint(teacher_dir)
-    if list(model.config.categories) != list(categories):
+    teacher = ReportTagger.from_pretrained(teacher_dir, backend="torch", dtype="float32")
+    if list(teacher.categories) != list(categories):
         raise ConfigError(
             f"distill_from {teacher_dir}: the teacher's categories "
-            f"{list(model.config.categories)} are not the schema's {list(categories)}"
+            f"{list(teacher.categories)} are not the schema's {list(categories)}"
         )
-    model.eval()
-    context, max_len = list(model.config.context), int(model.config.max_seq_length)
-    n = len(rows)
-    enc = tokenize_units(tokenizer, rows, context, max_len)
-    order = np.argsort([len(x) for x in enc["input_ids"]], kind="stable")
-    cat = np.zeros((n, len(categories)), dtype=np.float32)
-    met = np.zeros(n, dtype=np.float32)
-    device = next(model.parameters()).device
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
-        feats = [{k: enc[k][i] for k in enc} for i in idx]
-        batch = tokenizer.pad(feats, return_tensors="pt")
-        out = model(**{k: v.to(device) for k, v in batch.items()})
-        cat[idx] = out.category_logits.float().cpu().numpy()
-        met[idx] = out.metric_logits.float().cpu().numpy()
-    return cat, met
+    return teacher.predict_units(list(rows), batch_size=batch_size)
 
 
 # ------------------------------------------------------------------------------ trainer
@@ -620,7 +609,7 @@ def train(
     lengths = tokenize_units(tokenizer, train_ds, cfg.context, cfg.max_seq_length)["input_ids"]
     train_ds = train_ds.add_column("length", [len(x) for x in lengths])
     if cfg.distill_from:
-        t_cat, t_met = teacher_logits(
+        t_cat, t_met = teacher_probabilities(
             cfg.distill_from, train_ds, list(schema.categories), cfg.eval_batch_size
         )
         train_ds = train_ds.add_column(TEACHER_COLUMNS[0], t_cat.tolist())

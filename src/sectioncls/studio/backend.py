@@ -83,10 +83,6 @@ class ModelHolder:
                 f"task(s) {missing[:10]} have no `text` field: push reports with "
                 "`sectioncls studio push` (or map your fields) before connecting the model"
             )
-        from sectioncls.inputs import record_defaults
-
-        # The view's placeholders for empty fields are empty to the model.
-        rows = [{**r, **record_defaults(r)} for r in rows]
         out = []
         for pred in predictor.predict_rows(rows):
             result, score, _ = prediction_for(pred, schema)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from sectioncls.inputs import field_text, record_defaults, unit_records
 from sectioncls.schema import (
     CATEGORY_CONTROL,
     EMPTY_FIELD,
@@ -77,11 +78,6 @@ HIDDEN_COLUMNS = [
 ]  # fmt: skip
 
 
-def _norm(value: Any) -> Any:
-    """A field as the model reads it: the empty-field placeholder is empty."""
-    return "" if value is None or value == EMPTY_FIELD else value
-
-
 @runtime_checkable
 class Predictor(Protocol):
     """What `push(..., predictions=...)` needs from a model.
@@ -108,8 +104,9 @@ class TaggerPredictor:
         return self.predict_rows(unit_inputs(units))
 
     def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Predictions for unit rows that carry the model's input fields (task data does)."""
-        p_cat, p_metric = self.tagger.predict_units(list(rows))
+        """Predictions for unit rows that carry the model's input fields (task data does; its
+        placeholders for empty fields are read as empty)."""
+        p_cat, p_metric = self.tagger.predict_units([{**r, **record_defaults(r)} for r in rows])
         cats = list(self.tagger.categories)
         threshold = float(getattr(self.tagger, "metric_threshold", 0.5))
         out = []
@@ -199,7 +196,10 @@ def plan_push(prepared: Sequence[PreparedReport], existing: Sequence[dict[str, A
                 plan.new_tasks.append({"data": row, **({"predictions": [item]} if item else {})})
                 continue
             old_data = old.get("data") or {}
-            changed = any(_norm(old_data.get(k)) != _norm(row.get(k)) for k in UNIT_FIELDS)
+            # compared as the model reads them: （无） shown for an empty field is no change
+            changed = any(
+                field_text(old_data.get(k)) != field_text(row.get(k)) for k in UNIT_FIELDS
+            )
             stale = changed and (old.get("total_annotations") or 0) > 0
             if stale:
                 plan.stale.append(f"{report.doc_id}#{key[1]}")
@@ -249,8 +249,6 @@ def default_export_path(project_title: str, root: str | os.PathLike[str] = "anno
 def task_data(units: Sequence[Unit], doc_id: str, **extra: Any) -> list[dict[str, Any]]:
     """Task data for every unit of one report: the model's own input fields (one builder,
     `sectioncls.inputs.unit_records`), offsets and `extra` fields such as `source`."""
-    from sectioncls.inputs import unit_records
-
     out = []
     records = unit_records(units)
     # The header names the document, not a hash id: its title (or file name) and the unit.
@@ -451,7 +449,7 @@ class StudioClient:
         config = label_config(self.schema)
         pid = self.find_project(title)
         # The guidelines in the annotators' language, shown before labelling and under the
-        # info button; predictions fill the view's read-only suggestion controls.
+        # info button; predictions fill the view's read-only suggestion box.
         settings = {
             "expert_instruction": self.schema.instructions_html(),
             "show_instruction": True,
@@ -478,6 +476,8 @@ class StudioClient:
     def ensure_queue_tab(self, project_id: int) -> None:
         """Order the project's Data Manager by the model's confidence, lowest first, in a tab
         of its own (made once; an annotator's own tabs are left alone)."""
+        # Plain HTTP: the SDK's view type carries only filters and ordering, not the title
+        # and hidden columns the Data Manager reads.
         import httpx
 
         data = {
