@@ -60,6 +60,7 @@ def _card() -> ModelCardData:
             "seed": 42,
             "class_weighting": "sqrt",
             "context_dropout": 0.25,
+            "sequence_weight": 1.0,
         },
         train_seconds=640.5,
         cv=cv,

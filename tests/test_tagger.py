@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -99,6 +100,28 @@ def test_batch_and_one_by_one_agree(tagger):
         assert [u.metric for u in single.units] == [u.metric for u in batched.units]
         for a, b in zip(single.units, batched.units, strict=True):
             assert a.scores == pytest.approx(b.scores, abs=1e-3)
+
+
+def test_reports_are_read_in_order(tagger):
+    """`tag` scores are the forward-backward posteriors of the unit probabilities under the
+    checkpoint's transitions; without transitions they are the units' own probabilities."""
+    import copy
+
+    from sectioncls.inputs import unit_records
+    from sectioncls.segment import segment
+    from sectioncls.sequence import smooth
+
+    text = REPORTS[0].read_text("utf-8")
+    assert tagger.transitions is not None and tagger.transitions.counts["documents"] == 2
+    assert tagger.describe_order().startswith("in order")
+    p_cat, _ = tagger.predict_units(unit_records(segment(text)))
+    scores = np.array([list(u.scores.values()) for u in tagger.tag(text).units])
+    assert scores == pytest.approx(smooth(p_cat, tagger.transitions), abs=1e-3)
+    alone = copy.copy(tagger)
+    alone.transitions = None
+    assert alone.describe_order().startswith("each unit alone")
+    scores = np.array([list(u.scores.values()) for u in alone.tag(text).units])
+    assert scores == pytest.approx(p_cat, abs=1e-3)
 
 
 def test_empty_and_huge_inputs(tagger):

@@ -134,6 +134,10 @@ def test_train_end_to_end_and_round_trip(tiny_bert_dir, export_file, tmp_path):
 
     model = SectionClsModel.from_pretrained(out).eval()
     assert model.config.categories == ["achievement", "problem", "plan", "other"]
+    # The category order of the training reports rides along (dev units do not count).
+    transitions = model.config.transitions
+    assert transitions["documents"] == 2 and transitions["weight"] == 1.0
+    assert all(abs(sum(row) - 1) < 1e-4 for row in transitions["matrix"])
     assert model.config.context == ["heading_path", "prev_text"]
     model2 = SectionClsModel.from_pretrained(out).eval()
     x = torch.randint(5, 50, (2, 9))

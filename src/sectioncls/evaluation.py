@@ -12,7 +12,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,9 @@ class SystemRun:
 
     predictions: dict[str, tuple[np.ndarray, np.ndarray]]
     train_seconds: float | None = None
+    # Further systems read off the same trained model (an ablation that costs no training):
+    # display-name suffix -> predictions per test set.
+    variants: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
 
 
 def tfidf_baseline(train, tests, categories: list[str], seed: int) -> SystemRun:
@@ -123,6 +126,7 @@ class System:
 
 
 MODEL = "fine-tuned tagger"  # display name of the fine-tuned model in tables
+UNITS_ALONE = ", units alone"  # the same model without reading the report in order
 BASELINES: tuple[System, ...] = (
     System("TF-IDF char n-gram + LR", tfidf_baseline),
     System("section rule + number regex", rule_baseline),
@@ -139,6 +143,7 @@ def _model_system(cfg, progress: bool, keep: dict[str, Any] | None = None) -> Ca
 
         from datasets import DatasetDict
 
+        from .sequence import Transitions, smooth_groups
         from .training import encode_dataset, predict_dataset, save_checkpoint, train
 
         fold_cfg = dataclasses.replace(cfg, seed=seed, dev_reports=[], resume=False)
@@ -146,17 +151,23 @@ def _model_system(cfg, progress: bool, keep: dict[str, Any] | None = None) -> Ca
             fold_cfg, progress=progress, save=False, dataset=DatasetDict({"train": train_ds})
         )
         tokenizer = trainer.processing_class
-        out = {}
+        transitions = Transitions.from_dict(getattr(trainer.model.config, "transitions", None))
+        out, alone = {}, {}
         for name, test in tests.items():
             encoded = encode_dataset(test, tokenizer, fold_cfg.context, fold_cfg.max_seq_length)
-            out[name] = predict_dataset(trainer, encoded)
+            p_cat, p_metric = predict_dataset(trainer, encoded)
+            # Scored as the tagger tags: each report read in order (sectioncls.sequence).
+            smoothed = smooth_groups(p_cat, test["doc_id"], test["unit_index"], transitions)
+            out[name] = (smoothed, p_metric)
+            alone[name] = (p_cat, p_metric)
         if keep is not None:
             teacher = Path(tempfile.mkdtemp(prefix="sectioncls-teacher-")) / "model"
             schema = fold_cfg.load_schema()
             save_checkpoint(trainer.model, tokenizer, schema, fold_cfg, result.metrics, teacher)
             keep["teacher"] = teacher
         shutil.rmtree(Path(trainer.args.output_dir), ignore_errors=True)
-        return SystemRun(out, result.train_seconds)
+        variants = {UNITS_ALONE: alone} if transitions is not None else {}
+        return SystemRun(out, result.train_seconds, variants)
 
     return run
 
@@ -366,32 +377,35 @@ def cross_validate(
             for system in systems:
                 if seed != seeds[0] and not system.trained:
                     continue  # the baselines are deterministic given the fold
-                name = system.name
                 t0 = time.perf_counter()
                 run = system.run(fold.train, fold.tests, categories, seed)
                 if run.train_seconds is not None:
                     train_seconds.append(run.train_seconds)
-                for test_name, test in fold.tests.items():
-                    p_cat, p_metric = run.predictions[test_name]
-                    y_cat, y_metric = list(test["category"]), list(test["metric"])
-                    figs = score(y_cat, p_cat, y_metric, p_metric)
-                    rows.append(
-                        {
-                            "system": name,
-                            "held_out": fold.name,
-                            "test": test_name,
-                            "seed": seed,
-                            "seconds": round(time.perf_counter() - t0, 1),
-                            **figs,
-                        }
-                    )
-                    if log:
-                        log(
-                            f"{name:<28} {fold.name} [{test_name}] seed {seed}: category "
-                            f"macro-F1 {figs['category_macro_f1']:.3f}, metric F1 "
-                            f"{figs['metric_f1']:.3f}"
+                outputs = [(system.name, run.predictions, system is reported)]
+                outputs += [(system.name + s, p, False) for s, p in run.variants.items()]
+                for name, predictions, report_errors in outputs:
+                    for test_name, test in fold.tests.items():
+                        p_cat, p_metric = predictions[test_name]
+                        y_cat, y_metric = list(test["category"]), list(test["metric"])
+                        figs = score(y_cat, p_cat, y_metric, p_metric)
+                        rows.append(
+                            {
+                                "system": name,
+                                "held_out": fold.name,
+                                "test": test_name,
+                                "seed": seed,
+                                "seconds": round(time.perf_counter() - t0, 1),
+                                **figs,
+                            }
                         )
-                    if seed == seeds[0]:
+                        if log:
+                            log(
+                                f"{name:<28} {fold.name} [{test_name}] seed {seed}: category "
+                                f"macro-F1 {figs['category_macro_f1']:.3f}, metric F1 "
+                                f"{figs['metric_f1']:.3f}"
+                            )
+                        if seed != seeds[0]:
+                            continue
                         pool = pooled.setdefault(
                             (test_name, name), {"y": [], "p": [], "ym": [], "pm": []}
                         )
@@ -399,8 +413,10 @@ def cross_validate(
                         pool["p"].extend(np.asarray(p_cat).tolist())
                         pool["ym"].extend(y_metric)
                         pool["pm"].extend(np.asarray(p_metric).tolist())
-                        if system is reported and test_name == AS_WRITTEN:
-                            errors.extend(_errors(test, categories, p_cat, p_metric, fold.name))
+                        if report_errors:
+                            errors.extend(
+                                _errors(test, categories, p_cat, p_metric, fold.name, test_name)
+                            )
                 if on_fold:  # long runs: keep what is done so far
                     on_fold(rows)
     tests: dict[str, dict[str, Any]] = {}
@@ -428,7 +444,7 @@ def cross_validate(
     }
 
 
-def _errors(test_ds, categories, p_cat, p_metric, held_out) -> list[dict[str, Any]]:
+def _errors(test_ds, categories, p_cat, p_metric, held_out, test_name) -> list[dict[str, Any]]:
     out = []
     for i, row in enumerate(test_ds):
         pred = categories[int(np.argmax(p_cat[i]))]
@@ -438,6 +454,7 @@ def _errors(test_ds, categories, p_cat, p_metric, held_out) -> list[dict[str, An
             out.append(
                 {
                     "held_out": held_out,
+                    "test": test_name,
                     "unit_index": row["unit_index"],
                     "text": row["text"],
                     "heading_path": row["heading_path"],
@@ -496,6 +513,7 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
     with atomic_write(out / "errors.csv", newline="") as fh:
         fields = [
             "held_out",
+            "test",
             "unit_index",
             "gold_category",
             "pred_category",
@@ -508,7 +526,7 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
             "prev_text",
             "next_text",
         ]
-        w = csv.DictWriter(fh, fieldnames=fields)
+        w = csv.DictWriter(fh, fieldnames=fields, restval=AS_WRITTEN)
         w.writeheader()
         w.writerows(results["errors"])
     written.append(out / "errors.csv")

@@ -110,6 +110,7 @@ class ModelCardData:
                 "class_weighting",
                 "context_dropout",
                 "real_oversampling",
+                "sequence_weight",
                 "encoder_layers",
             )
             if hasattr(cfg, k)
@@ -183,7 +184,8 @@ def render_model_card(card: ModelCardData) -> str:
     training = (
         f"{h.get('epochs', '?'):g} epochs, learning rate {h.get('learning_rate', '?'):g}, batch "
         f"size {h.get('batch_size', '?')}, seed {h.get('seed', '?')}, class weighting "
-        f"`{h.get('class_weighting', '?')}`, context dropout {h.get('context_dropout', 0):g}; "
+        f"`{h.get('class_weighting', '?')}`, context dropout {h.get('context_dropout', 0):g}, "
+        f"report order weight {h.get('sequence_weight', 0):g} (0: every unit read alone); "
         f"took {seconds} s on {card.hardware or 'unrecorded hardware'} ({card.trained_on})."
     )
     return f"""---

@@ -118,6 +118,7 @@ class SectionClsConfig(PretrainedConfig):
         classifier_dropout: float = 0.1,
         base_model: str | None = None,
         metric_pooling: str = "mean",
+        transitions: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -134,6 +135,9 @@ class SectionClsConfig(PretrainedConfig):
         self.max_seq_length = int(max_seq_length)
         self.classifier_dropout = float(classifier_dropout)
         self.base_model = base_model
+        # How categories follow each other along a report (`sectioncls.sequence`), fitted on
+        # the training reports; None for a checkpoint that reads every unit alone.
+        self.transitions = transitions
         self.id2label = dict(enumerate(self.categories))
         self.label2id = {c: i for i, c in enumerate(self.categories)}
 

@@ -33,6 +33,7 @@ from .onnx_backend import OnnxRunner, export_onnx, onnx_path
 from .quantities import Quantity, extract_quantities
 from .runtime import AUTO, Runtime, choose_runtime
 from .segment import Unit, segment, top_level
+from .sequence import Transitions, smooth
 from .textio import atomic_directory
 
 __all__ = [
@@ -195,6 +196,10 @@ class ReportTagger:
         self.dtype = "float32"
         self._runner: OnnxRunner | None = None
         self.runtime = Runtime("torch", "float32", False, "cpu", "constructed directly")
+        # Reports are read in order (`sectioncls.sequence`); None reads every unit alone.
+        self.transitions: Transitions | None = Transitions.from_dict(
+            getattr(model.config, "transitions", None)
+        )
 
     @property
     def category_labels(self) -> dict[str, str]:
@@ -349,6 +354,21 @@ class ReportTagger:
                 progress(len(idx))
         return p_cat, p_metric
 
+    def describe_order(self) -> str:
+        """How reports are read, for `tag -v`: in order (and from how many reports the order
+        was learnt), or unit by unit."""
+        t = self.transitions
+        if t is None or t.weight <= 0:
+            return "each unit alone (the checkpoint has no category transitions)"
+        docs = t.counts.get("documents")
+        learnt = f", learnt from {docs} reports" if docs else ""
+        return f"in order: category transitions weight {t.weight:g}{learnt}"
+
+    def in_order(self, p_cat: np.ndarray) -> np.ndarray:
+        """One report's category probabilities (units in reading order) after reading the
+        report in order: an uncertain unit follows its neighbours, a confident one stays."""
+        return smooth(p_cat, self.transitions)
+
     def _run_torch(
         self, input_ids: np.ndarray, mask: np.ndarray, token_types: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -384,10 +404,11 @@ class ReportTagger:
         p_cat, p_metric = self.predict_units(flat, batch_size=batch_size, progress=progress)
         reports, k = [], 0
         for doc_id, text, units in zip(ids, texts, segmented, strict=True):
-            tagged = []
-            for u in units:
-                tagged.append(self._tagged_unit(u, p_cat[k], float(p_metric[k])))
-                k += 1
+            probs = self.in_order(p_cat[k : k + len(units)])
+            tagged = [
+                self._tagged_unit(u, probs[i], float(p_metric[k + i])) for i, u in enumerate(units)
+            ]
+            k += len(units)
             _infer_parts(tagged)
             reports.append(TaggedReport(doc_id=doc_id, text=text, units=tagged, model=self.name))
         return reports

@@ -38,6 +38,7 @@ from .modeling import (
     write_checkpoint_marker,
 )
 from .schema import LabelSchema
+from .sequence import fit_transitions
 from .textio import atomic_directory
 
 __all__ = [
@@ -107,6 +108,12 @@ class TrainConfig:
     # Written reports outnumber real ones 5 to 1, and their plans and results are worded more
     # plainly than real reports word theirs; repeating the real units keeps real wording weighty.
     real_oversampling: int = _opt(4, "repeat units of real reports N times in training")
+    # Inference reads a report in order: the category transitions of the training reports
+    # weigh in beside each unit's own probabilities (`sectioncls.sequence`); 0 reads every unit
+    # alone.
+    sequence_weight: float = _opt(
+        1.0, "weight of the learned category order along a report at inference (0: off)"
+    )
     max_seq_length: int = _opt(128, "tokens per unit with its context (8..512)")
     encoder_layers: int | None = _opt(6, "keep only the first N encoder layers (faster)")
     epochs: float = _opt(3.0, "training epochs")
@@ -165,6 +172,8 @@ class TrainConfig:
             raise bad("encoder_layers", "must be >= 1 (or null for all layers)")
         if not 0 <= self.context_dropout < 1:
             raise bad("context_dropout", "must be in [0, 1)")
+        if self.sequence_weight < 0:
+            raise bad("sequence_weight", "must be >= 0")
         if not 0 <= self.distill_weight <= 1:
             raise bad("distill_weight", "must be in [0, 1]")
         if not self.distill_temperature > 0:
@@ -602,6 +611,9 @@ def train(
     if len(dataset["train"]) == 0:
         raise AnnotationError("the training split has no labelled units")
     tokenizer, model = build_model(cfg, schema)
+    model.config.transitions = report_transitions(
+        dataset["train"], schema.num_categories, cfg.sequence_weight
+    )
     # Raw rows: the collator tokenises them per batch, with fresh context dropout each epoch.
     # Their full-context token counts let the sampler batch similar lengths (less padding).
     train_ds = oversample_real(dataset["train"], cfg.real_oversampling)
@@ -665,6 +677,18 @@ def train(
     n_train = len(dataset["train"])
     result = TrainResult(out, metrics, seconds, n_train, len(dev_ds) if dev_ds else 0)
     return result, trainer
+
+
+def report_transitions(ds, n_categories: int, weight: float) -> dict[str, Any] | None:
+    """How categories follow each other in the training reports (each unit counted once, in
+    its report's order), stored in the checkpoint for `sectioncls.sequence.smooth`."""
+    if weight <= 0 or "doc_id" not in ds.column_names or "unit_index" not in ds.column_names:
+        return None
+    docs: dict[str, list[tuple[int, int]]] = {}
+    for doc, idx, cat in zip(ds["doc_id"], ds["unit_index"], ds["category"], strict=True):
+        docs.setdefault(doc, []).append((int(idx), int(cat)))
+    seqs = [[c for _, c in sorted(set(units))] for units in docs.values()]
+    return fit_transitions(seqs, n_categories, weight=weight).to_dict()
 
 
 def predict_dataset(trainer, encoded) -> tuple[np.ndarray, np.ndarray]:

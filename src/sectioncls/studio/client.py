@@ -101,12 +101,18 @@ class TaggerPredictor:
     def predict_units(self, units: Sequence[Unit]) -> list[dict[str, Any]]:
         from sectioncls.tagger import unit_inputs
 
-        return self.predict_rows(unit_inputs(units))
+        return self.predict_rows(unit_inputs(units), in_order=True)
 
-    def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def predict_rows(
+        self, rows: Sequence[Mapping[str, Any]], in_order: bool = False
+    ) -> list[dict[str, Any]]:
         """Predictions for unit rows that carry the model's input fields (task data does; its
-        placeholders for empty fields are read as empty)."""
+        placeholders for empty fields are read as empty). `in_order`: the rows are one whole
+        report in reading order, read as such (`ReportTagger.in_order`); tasks that reach the
+        ML backend are any subset of any reports, so they are read one by one."""
         p_cat, p_metric = self.tagger.predict_units([{**r, **record_defaults(r)} for r in rows])
+        if in_order and hasattr(self.tagger, "in_order"):
+            p_cat = self.tagger.in_order(p_cat)
         cats = list(self.tagger.categories)
         threshold = float(getattr(self.tagger, "metric_threshold", 0.5))
         out = []
