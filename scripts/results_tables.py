@@ -13,6 +13,7 @@ import sys
 
 SHORT = {
     "fine-tuned tagger": "tagger",
+    "fine-tuned tagger, units alone": "tagger, units alone",
     "section rule + number regex": "rule + regex",
     "TF-IDF char n-gram + LR": "TF-IDF + LR",
 }

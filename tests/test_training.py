@@ -258,6 +258,10 @@ def test_cli_train_puts_cross_validation_into_the_model_card(tiny_bert_dir, expo
     args += ["--output-dir", str(out), "--epochs", "1", "--max-seq-length", "32", "--quiet"]
     assert main([*args, "--cv-results", str(tmp_path / "missing.json")]) == 2
     assert not out.exists()
+    # Results of a model that read units alone do not describe one that reads in order.
+    old = {"systems": {"fine-tuned tagger": figures}, "config": {"context_dropout": 0.25}}
+    (tmp_path / "old.json").write_text(json.dumps(old), "utf-8")
+    assert main([*args, "--cv-results", str(tmp_path / "old.json")]) == 2
     assert main([*args, "--cv-results", str(cv)]) == 0
     card = (out / "README.md").read_text("utf-8")
     assert "Leave-one-real-report-out" in card and "| fine-tuned tagger | 0.900 ± 0.010" in card

@@ -252,8 +252,12 @@ def _cv_results(path: str, cfg) -> dict:
         "metric_weighting",
         "metric_pooling",
         "context_dropout",
+        "sequence_weight",
         "annotations",
     )
+    # Results from before a setting existed ran without it: units were read alone.
+    if ran:
+        ran = {"sequence_weight": 0.0, **ran}
     differ = [k for k in keys if k in ran and ran[k] != now.get(k)]
     if differ:
         raise CLIError(
