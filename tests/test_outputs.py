@@ -153,5 +153,5 @@ def test_cli_streams_json_and_table_to_stdout(tiny_model, corpus, capsys):  # no
 def test_cli_verbose_names_cpu_and_runtime(tiny_model, capsys):  # noqa: F811
     assert main(["tag", str(REPORTS[0]), "-m", str(tiny_model), "-v", "--quiet"]) == 0
     err = capsys.readouterr().err
-    assert "cpu: " in err and "runtime: " in err
+    assert "cpu: " in err and "runtime: " in err and "reading: in order (" in err
     assert os.environ.get("CI") or "(" in err.split("runtime: ")[1]

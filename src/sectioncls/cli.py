@@ -568,7 +568,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     )
     if args.verbose:
         print(f"{cpu_info().describe()}\nruntime: {tagger.runtime.describe()}", file=sys.stderr)
-        print(f"reading order: {tagger.describe_order()}", file=sys.stderr)
+        print(f"reading: {tagger.describe_order()}", file=sys.stderr)
     sink = (
         _HtmlSink(output, len(paths), tagger.categories, tagger.category_labels)
         if args.format == "html"

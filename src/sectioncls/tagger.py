@@ -361,8 +361,8 @@ class ReportTagger:
         if t is None or t.weight <= 0:
             return "each unit alone (the checkpoint has no category transitions)"
         docs = t.counts.get("documents")
-        learnt = f", learnt from {docs} reports" if docs else ""
-        return f"in order: category transitions weight {t.weight:g}{learnt}"
+        learnt = f" learnt from {docs} reports" if docs else ""
+        return f"in order (category transitions{learnt}, weight {t.weight:g})"
 
     def in_order(self, p_cat: np.ndarray) -> np.ndarray:
         """One report's category probabilities (units in reading order) after reading the
