@@ -58,6 +58,11 @@ def test_off_and_short_inputs_are_unchanged(transitions):
     assert np.allclose(smooth(probs[:1], transitions), probs[:1])
 
 
+def test_transitions_of_another_schema_are_refused(transitions):
+    with pytest.raises(ValueError, match="transitions are for 4 categories, the model has 3"):
+        smooth(np.full((3, 3), 1 / 3), transitions)
+
+
 def test_groups_are_read_per_report_in_unit_order(transitions):
     rng = np.random.default_rng(0)
     a = rng.dirichlet(np.ones(4), size=7)

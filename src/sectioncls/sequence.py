@@ -6,8 +6,10 @@ the place is missing (a report without headings) a measure stated without äº†/å·
 from the run it sits in. `smooth` does the same with a linear-chain model: the encoder's
 probabilities are the emissions, and how often one category follows another in the annotated
 reports (`fit_transitions`, stored in the checkpoint) is the transition matrix; the forward-
-backward posteriors replace the unit's probabilities. A confident unit keeps its own label (a
-problem stated inside a review stays a problem); an uncertain one follows its neighbours.
+backward posteriors replace the unit's probabilities. An uncertain unit follows its run; a
+block of another part (problems inside a review) stays a block; a lone sentence of another part
+keeps its label only when the encoder is nearly certain of it (odds of a few hundred to one
+under the shipped transitions): the price of the order, measured in the README.
 """
 
 from __future__ import annotations
@@ -80,6 +82,12 @@ def smooth(probs: np.ndarray, transitions: Transitions | None) -> np.ndarray:
     probs = np.asarray(probs, dtype=np.float64)
     if transitions is None or transitions.weight <= 0 or len(probs) < 2:
         return probs.astype(np.float32)
+    k = probs.shape[1]
+    if len(transitions.start) != k or np.shape(transitions.matrix) != (k, k):
+        raise ValueError(
+            f"the checkpoint's transitions are for {len(transitions.start)} categories, the "
+            f"model has {k}: retrain, or set tagger.transitions = None"
+        )
     w = transitions.weight
     start = np.asarray(transitions.start, dtype=np.float64) ** w
     trans = np.asarray(transitions.matrix, dtype=np.float64) ** w
