@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Transitions", "fit_transitions", "smooth", "smooth_groups"]
+__all__ = ["Transitions", "fit_transitions", "reading_order", "smooth", "smooth_groups"]
 
 
 @dataclass(frozen=True)
@@ -108,22 +108,28 @@ def smooth(probs: np.ndarray, transitions: Transitions | None) -> np.ndarray:
     return post.astype(np.float32)
 
 
+def reading_order(doc_ids: Sequence[str], order: Sequence[int]) -> list[list[int]]:
+    """The row indices of each document of a flat batch of units (any row order), in reading
+    order: rows grouped by `doc_ids`, sorted by `order` (the unit index)."""
+    groups: dict[str, list[int]] = {}
+    for i, d in enumerate(doc_ids):
+        groups.setdefault(d, []).append(i)
+    for rows in groups.values():
+        rows.sort(key=lambda i: order[i])
+    return list(groups.values())
+
+
 def smooth_groups(
     probs: np.ndarray,
     doc_ids: Sequence[str],
     order: Sequence[int],
     transitions: Transitions | None,
 ) -> np.ndarray:
-    """`smooth` applied to each document of a flat batch of units (any row order): rows are
-    grouped by `doc_ids` and read in `order` (the unit index)."""
+    """`smooth` applied to each document of a flat batch of units (`reading_order`)."""
     probs = np.asarray(probs, dtype=np.float32)
     if transitions is None or transitions.weight <= 0:
         return probs
     out = probs.copy()
-    groups: dict[str, list[int]] = {}
-    for i, d in enumerate(doc_ids):
-        groups.setdefault(d, []).append(i)
-    for rows in groups.values():
-        rows.sort(key=lambda i: order[i])
+    for rows in reading_order(doc_ids, order):
         out[rows] = smooth(probs[rows], transitions)
     return out

@@ -38,7 +38,7 @@ from .modeling import (
     write_checkpoint_marker,
 )
 from .schema import LabelSchema
-from .sequence import fit_transitions
+from .sequence import fit_transitions, reading_order
 from .textio import atomic_directory
 
 __all__ = [
@@ -680,14 +680,13 @@ def train(
 
 
 def report_transitions(ds, n_categories: int, weight: float) -> dict[str, Any] | None:
-    """How categories follow each other in the training reports (each unit counted once, in
-    its report's order), stored in the checkpoint for `sectioncls.sequence.smooth`."""
+    """How categories follow each other in the training reports (each unit once, as
+    `load_dataset` keys rows, in its report's order), stored in the checkpoint for
+    `sectioncls.sequence.smooth`."""
     if weight <= 0 or "doc_id" not in ds.column_names or "unit_index" not in ds.column_names:
         return None
-    docs: dict[str, list[tuple[int, int]]] = {}
-    for doc, idx, cat in zip(ds["doc_id"], ds["unit_index"], ds["category"], strict=True):
-        docs.setdefault(doc, []).append((int(idx), int(cat)))
-    seqs = [[c for _, c in sorted(set(units))] for units in docs.values()]
+    cats = ds["category"]
+    seqs = [[cats[i] for i in rows] for rows in reading_order(ds["doc_id"], ds["unit_index"])]
     return fit_transitions(seqs, n_categories, weight=weight).to_dict()
 
 
