@@ -1,8 +1,9 @@
-"""Probe a model on the six kinds of text that broke the first model on unseen real reports.
+"""Probe a model on the six kinds of text that broke the first model on unseen real reports,
+and on numbers that are names (the metric head's false alarms on the real folds).
 
 The probe reports below were written for this script (not taken from any report, and not in
 any training set); each unit that the probe checks carries the label a reader gives it. It
-is a smoke test of the failure classes, not a benchmark: 6 short texts, a few dozen units.
+is a smoke test of the failure classes, not a benchmark: 7 short texts, a few dozen units.
 Run: .venv/bin/python scripts/probe_failure_classes.py [--model checkpoints/sectioncls-default]
 """
 
@@ -90,6 +91,37 @@ PROBES: list[tuple[str, str, dict[str, str]]] = [
 ]
 
 
+# (probe, report text, {unit text: expected metric}): numbers that are names, dates, hotlines,
+# ordinals or counts of the items listed (no) beside genuine quantities and targets (yes).
+METRIC_PROBES: list[tuple[str, str, dict[str, bool]]] = [
+    (
+        "7 numbers that are names beside quantities",
+        "柳河县人力资源和社会保障局2024年工作总结\n一、年度工作成效\n"
+        "深入推进“15分钟就业服务圈”建设，打造“零工驿站”“家门口就业”两个服务品牌。\n"
+        "全年城镇新增就业4326人，城镇登记失业率控制在3.1%以内。\n"
+        "认真落实“三个区分开来”要求，严格执行《劳动保障监察条例》。\n"
+        "开通12333人社服务热线夜间专席，实现政策咨询“一线通答”。\n"
+        "围绕“1+3+X”技能培训体系，开展补贴性职业技能培训2860人次。\n"
+        "县人社局第四次获评全市人社系统综合考核先进单位。\n"
+        "全县14个乡镇全部建成劳动保障服务站。\n"
+        "二、下一步打算\n"
+        "贯彻落实党的二十届三中全会精神，推进“十五五”人社事业规划编制。\n"
+        "力争全年新增城镇就业4500人以上。\n",
+        {
+            "深入推进“15分钟就业服务圈”建设，打造“零工驿站”“家门口就业”两个服务品牌。": False,
+            "全年城镇新增就业4326人，城镇登记失业率控制在3.1%以内。": True,
+            "认真落实“三个区分开来”要求，严格执行《劳动保障监察条例》。": False,
+            "开通12333人社服务热线夜间专席，实现政策咨询“一线通答”。": False,
+            "围绕“1+3+X”技能培训体系，开展补贴性职业技能培训2860人次。": True,
+            "县人社局第四次获评全市人社系统综合考核先进单位。": False,
+            "全县14个乡镇全部建成劳动保障服务站。": True,
+            "贯彻落实党的二十届三中全会精神，推进“十五五”人社事业规划编制。": False,
+            "力争全年新增城镇就业4500人以上。": True,
+        },
+    ),
+]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="checkpoints/sectioncls-default")
@@ -109,6 +141,24 @@ def main() -> int:
         right += len(expected) - len(wrong)
         print(f"| {name} | {len(expected)} | {len(expected) - len(wrong)} | {'; '.join(wrong)} |")
     print(f"\n{right}/{total} probe units right")
+    total = right = 0
+    print("\n| metric probe | units | right | wrong (predicted metric) |\n|---|---|---|---|")
+    for name, text, expected_metric in METRIC_PROBES:
+        got_metric = {u.text: u.metric for u in tagger.tag(text).units}
+        missing = [t for t in expected_metric if t not in got_metric]
+        if missing:
+            print(f"probe {name!r}: the segmenter did not cut {missing}", file=sys.stderr)
+            return 2
+        wrong = [
+            f"{t[:14]}… ({'yes' if got_metric[t] else 'no'})"
+            for t, want in expected_metric.items()
+            if got_metric[t] != want
+        ]
+        n = len(expected_metric)
+        total += n
+        right += n - len(wrong)
+        print(f"| {name} | {n} | {n - len(wrong)} | {'; '.join(wrong)} |")
+    print(f"\n{right}/{total} metric probe units right")
     return 0
 
 
