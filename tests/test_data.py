@@ -107,6 +107,15 @@ def test_skipped_empty_and_unannotated_are_ignored_and_counted() -> None:
     assert "1 labelled units from 4 tasks" in res.summary()
 
 
+def test_fingerprint_follows_the_labels_not_the_export() -> None:
+    tasks = [task(1, 0, ann("plan", metric=True)), task(2, 1, ann("achievement"))]
+    again = [task(9, 1, ann("achievement", who=3)), task(8, 0, ann("plan", metric=True, who=3))]
+    changed = [task(1, 0, ann("plan")), task(2, 1, ann("achievement"))]
+    fp = build_rows(tasks, SCHEMA).fingerprint()
+    assert build_rows(again, SCHEMA).fingerprint() == fp  # other ids, order, annotator
+    assert build_rows(changed, SCHEMA).fingerprint() != fp  # one metric label differs
+
+
 def test_majority_wins_and_ground_truth_beats_majority() -> None:
     maj = task(1, 0, ann("plan", who=1), ann("plan", who=2), ann("achievement", True, who=3))
     gt = task(2, 1, ann("plan", who=1), ann("plan", who=2), ann("other", who=3, gt=True))

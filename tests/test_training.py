@@ -262,9 +262,32 @@ def test_cli_train_puts_cross_validation_into_the_model_card(tiny_bert_dir, expo
     old = {"systems": {"fine-tuned tagger": figures}, "config": {"context_dropout": 0.25}}
     (tmp_path / "old.json").write_text(json.dumps(old), "utf-8")
     assert main([*args, "--cv-results", str(tmp_path / "old.json")]) == 2
+    # Results measured on other annotations do not describe this model either.
+    other = {"systems": {"fine-tuned tagger": figures}, "data": {"units": 9, "fingerprint": "0"}}
+    (tmp_path / "other.json").write_text(json.dumps(other), "utf-8")
+    assert main([*args, "--cv-results", str(tmp_path / "other.json")]) == 2
+    assert not out.exists()
+    from sectioncls.data import load_dataset
+
+    _, build = load_dataset(export_file)
+    same = {"units": len(build.rows), "fingerprint": build.fingerprint()}
+    cv.write_text(json.dumps({**json.loads(cv.read_text("utf-8")), "data": same}), "utf-8")
     assert main([*args, "--cv-results", str(cv)]) == 0
     card = (out / "README.md").read_text("utf-8")
     assert "Leave-one-real-report-out" in card and "| fine-tuned tagger | 0.900 ± 0.010" in card
+    assert f"fingerprint `{same['fingerprint']}`" in card
+
+
+def test_cli_evaluate_records_the_annotations_it_measured(export_file, tmp_path):
+    from sectioncls.cli import main
+    from sectioncls.data import load_dataset
+
+    out = tmp_path / "eval"
+    args = ["evaluate", "--annotations", str(export_file), "--baselines-only", "--reports", ""]
+    assert main([*args, "--quiet", "-o", str(out)]) == 0
+    data = json.loads((out / "results.json").read_text("utf-8"))["data"]
+    _, build = load_dataset(export_file)
+    assert data == {"units": len(build.rows), "fingerprint": build.fingerprint()}
 
 
 def test_context_dropout_blanks_place_fields_only_in_training(tiny_bert_dir):

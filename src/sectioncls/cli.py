@@ -264,7 +264,20 @@ def _cv_results(path: str, cfg) -> dict:
             f"{path}: cross-validated with other settings ({', '.join(differ)}); "
             "re-run `make eval` or leave out --cv-results"
         )
-    return {k: cv[k] for k in ("systems", "seeds", "tests") if k in cv}
+    if isinstance(cv.get("data"), dict):  # results from before it was recorded carry none
+        from .data import load_dataset
+
+        _, build = load_dataset(
+            cfg.annotation_files(), cfg.load_schema(), mappings=cfg.export_mappings()
+        )
+        was, now_fp = cv["data"], build.fingerprint()
+        if was.get("fingerprint") != now_fp:
+            raise CLIError(
+                f"{path}: cross-validated on other annotations ({was.get('units')} units, "
+                f"{was.get('fingerprint')}; these have {len(build.rows)}, {now_fp}); "
+                "re-run `make eval` or leave out --cv-results"
+            )
+    return {k: cv[k] for k in ("systems", "seeds", "tests", "data") if k in cv}
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -295,6 +308,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         student_cfg=student,
     )
     results["config"] = cfg.to_dict()
+    results["data"] = {"units": len(build.rows), "fingerprint": build.fingerprint()}
     if student is not None:
         results["student_config"] = student.to_dict()
     written = write_report(results, args.output)

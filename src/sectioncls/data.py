@@ -94,6 +94,18 @@ class BuildResult:
     n_empty: int = 0  # annotations with an empty or category-less result ignored
     ties: list[Tie] = field(default_factory=list)
 
+    def fingerprint(self) -> str:
+        """A short hash of what training sees (each unit's report, place, text and labels), so
+        results can say which annotations they were measured on; re-exports of the same labels
+        hash the same."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for r in self.rows:
+            key = (r["doc_id"], r["unit_index"], r["text"], r["category"], bool(r["metric"]))
+            h.update(json.dumps(key, ensure_ascii=False).encode("utf-8"))
+        return h.hexdigest()[:16]
+
     def summary(self) -> str:
         return (
             f"{len(self.rows)} labelled units from {self.n_tasks} tasks; skipped: "

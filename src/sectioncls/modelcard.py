@@ -146,6 +146,12 @@ def _evaluation(card: ModelCardData) -> str:
             "fold trains on the other real reports and the written ones, and is scored on the "
             "held-out real report):\n\n" + results_table(card.cv)
         )
+        data = card.cv.get("data")
+        if data:
+            text += (
+                f"\n\nMeasured on the annotations this model trained on ({data['units']} "
+                f"labelled units, fingerprint `{data['fingerprint']}`)."
+            )
         for name, systems in (card.cv.get("tests") or {}).items():
             if name != "as written":
                 text += f"\n\nThe held-out reports, {name}:\n\n"
