@@ -122,44 +122,49 @@ METRIC_PROBES: list[tuple[str, str, dict[str, bool]]] = [
 ]
 
 
+def score(tagger, probes, label, show, header: str, noun: str) -> bool:
+    """Print one table: each probe's units, `label(unit)` against the expected value, the
+    wrong ones shown with `show`; False when the segmenter did not cut a probed unit."""
+    total = right = 0
+    print(f"{header}\n|---|---|---|---|")
+    for name, text, expected in probes:
+        got = {u.text: label(u) for u in tagger.tag(text).units}
+        missing = [t for t in expected if t not in got]
+        if missing:
+            print(f"probe {name!r}: the segmenter did not cut {missing}", file=sys.stderr)
+            return False
+        wrong = [f"{t[:14]}… ({show(got[t])})" for t, want in expected.items() if got[t] != want]
+        n = len(expected)
+        total += n
+        right += n - len(wrong)
+        print(f"| {name} | {n} | {n - len(wrong)} | {'; '.join(wrong)} |")
+    print(f"\n{right}/{total} {noun} right")
+    return True
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="checkpoints/sectioncls-default")
     args = ap.parse_args()
     tagger = ReportTagger.from_pretrained(args.model)
-    total = right = 0
-    print("| failure class | units | right | wrong (predicted) |\n|---|---|---|---|")
-    for name, text, expected in PROBES:
-        report = tagger.tag(text)
-        got = {u.text: u.category for u in report.units}
-        missing = [t for t in expected if t not in got]
-        if missing:
-            print(f"probe {name!r}: the segmenter did not cut {missing}", file=sys.stderr)
-            return 2
-        wrong = [f"{t[:14]}… ({got[t]})" for t, want in expected.items() if got[t] != want]
-        total += len(expected)
-        right += len(expected) - len(wrong)
-        print(f"| {name} | {len(expected)} | {len(expected) - len(wrong)} | {'; '.join(wrong)} |")
-    print(f"\n{right}/{total} probe units right")
-    total = right = 0
-    print("\n| metric probe | units | right | wrong (predicted metric) |\n|---|---|---|---|")
-    for name, text, expected_metric in METRIC_PROBES:
-        got_metric = {u.text: u.metric for u in tagger.tag(text).units}
-        missing = [t for t in expected_metric if t not in got_metric]
-        if missing:
-            print(f"probe {name!r}: the segmenter did not cut {missing}", file=sys.stderr)
-            return 2
-        wrong = [
-            f"{t[:14]}… ({'yes' if got_metric[t] else 'no'})"
-            for t, want in expected_metric.items()
-            if got_metric[t] != want
-        ]
-        n = len(expected_metric)
-        total += n
-        right += n - len(wrong)
-        print(f"| {name} | {n} | {n - len(wrong)} | {'; '.join(wrong)} |")
-    print(f"\n{right}/{total} metric probe units right")
-    return 0
+    ok = score(
+        tagger,
+        PROBES,
+        lambda u: u.category,
+        str,
+        "| failure class | units | right | wrong (predicted) |",
+        "probe units",
+    )
+    print()
+    ok = ok and score(
+        tagger,
+        METRIC_PROBES,
+        lambda u: u.metric,
+        lambda m: "yes" if m else "no",
+        "| metric probe | units | right | wrong (predicted metric) |",
+        "metric probe units",
+    )
+    return 0 if ok else 2
 
 
 if __name__ == "__main__":
