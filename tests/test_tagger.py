@@ -279,6 +279,13 @@ def test_runtime_choice_per_machine():
     assert choose_runtime(device="cuda", cuda_bf16=False, cpu=avx2).dtype == "float32"
     with pytest.raises(ValueError, match="CPU"):
         choose_runtime("onnx", device="cuda", onnx_available=True)
+    # No device named: the GPU when there is one, except for what runs on the CPU only.
+    seen = choose_runtime(cpu=avx2, cuda_available=True, cuda_bf16=True)
+    assert (seen.device, seen.dtype) == ("cuda", "bfloat16")
+    assert choose_runtime(cpu=avx2, cuda_available=False, onnx_available=False).device == "cpu"
+    onnx = choose_runtime("onnx", cpu=avx2, cuda_available=True, onnx_available=True)
+    assert onnx.device == "cpu"
+    assert choose_runtime(quantize=True, cpu=avx2, cuda_available=True).device == "cpu"
     with pytest.raises(ImportError, match="sectioncls\\[onnx\\]"):
         choose_runtime("onnx", onnx_available=False)
 

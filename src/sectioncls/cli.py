@@ -388,11 +388,15 @@ def _shard_output(output: str | None, shard: tuple[int, int], explicit: bool) ->
     return str(p.with_name(f"{p.stem}.shard{shard[0]}of{shard[1]}{p.suffix}"))
 
 
-def _load_tagger(model: str, *, quantize: bool, backend: str, dtype: str = "auto"):
+def _load_tagger(
+    model: str, *, quantize: bool, backend: str, dtype: str = "auto", device: str = "auto"
+):
     from .tagger import ReportTagger
 
     try:
-        return ReportTagger.from_pretrained(model, quantize=quantize, backend=backend, dtype=dtype)
+        return ReportTagger.from_pretrained(
+            model, quantize=quantize, backend=backend, dtype=dtype, device=device
+        )
     except (ImportError, ValueError) as exc:  # the ONNX extra is missing; options that clash
         raise CLIError(str(exc)) from exc
 
@@ -578,7 +582,11 @@ def cmd_tag(args: argparse.Namespace) -> int:
             f"got --format {args.format}" + ("" if output else " to stdout")
         )
     tagger = _load_tagger(
-        args.model, quantize=args.quantize, backend=args.backend, dtype=args.dtype
+        args.model,
+        quantize=args.quantize,
+        backend=args.backend,
+        dtype=args.dtype,
+        device=args.device,
     )
     if args.verbose:
         print(f"{cpu_info().describe()}\nruntime: {tagger.runtime.describe()}", file=sys.stderr)
@@ -748,6 +756,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto (default): bfloat16 where the CPU or GPU has native bf16 (AVX512-BF16, AMX), "
         "else float32; forced bfloat16 is several times slower on CPUs without it",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (default): the GPU when torch sees one (not for --backend onnx or "
+        "--quantize, which run on the CPU), else the CPU; or cpu, cuda, cuda:1 …",
     )
     p.add_argument(
         "--resume",

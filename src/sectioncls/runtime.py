@@ -120,16 +120,25 @@ def choose_runtime(
     cpu: CpuInfo | None = None,
     onnx_available: bool | None = None,
     cuda_bf16: bool | None = None,
+    cuda_available: bool | None = None,
 ) -> Runtime:
     """Resolve "auto" for this machine; explicit values are kept (and checked for clashes).
 
-    `cpu`, `onnx_available` and `cuda_bf16` default to what this machine has; tests pass them.
+    `device` None or "auto" means the GPU when torch sees one (as SetFit and
+    sentence-transformers do), unless ONNX Runtime or int8 is asked for: both run on the CPU.
+    `cpu`, `onnx_available`, `cuda_bf16` and `cuda_available` default to what this machine
+    has; tests pass them.
     """
     if backend not in (AUTO, *BACKENDS):
         raise ValueError(f"backend must be one of {(AUTO, *BACKENDS)}, not {backend!r}")
     if dtype not in (AUTO, *DTYPES):
         raise ValueError(f"dtype must be one of {(AUTO, *DTYPES)}, not {dtype!r}")
-    device = device or "cpu"
+    if device in (None, AUTO):
+        if cuda_available is None:
+            import torch
+
+            cuda_available = torch.cuda.is_available()
+        device = "cuda" if cuda_available and backend != "onnx" and not quantize else "cpu"
     on_gpu = not device.startswith("cpu")
     if on_gpu and backend == "onnx":
         raise ValueError("backend='onnx' runs on the CPU; leave device unset or use backend torch")

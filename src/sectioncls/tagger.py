@@ -229,12 +229,13 @@ class ReportTagger:
     ) -> ReportTagger:
         """Load a checkpoint written by training (or by `save_pretrained`).
 
-        By default (`backend="auto"`, `dtype="auto"`) the fastest path that gives the float
-        model's labels on this machine is taken (`sectioncls.runtime`): bfloat16 where the CPU
-        or GPU has native bf16, else ONNX Runtime float32 when it is installed, else torch
-        float32; `tagger.runtime.reason` says which and why. `backend="onnx"` exports the graph
-        into `<path>/onnx/` when it is missing; `quantize` picks int8 (not chosen
-        automatically: it changes a few labels).
+        By default the tagger runs on the GPU when torch sees one (`device=None`, as in
+        SetFit), else on the CPU. With `backend="auto"`, `dtype="auto"` the fastest path that
+        gives the float model's labels on this machine is taken (`sectioncls.runtime`):
+        bfloat16 where the CPU or GPU has native bf16, else ONNX Runtime float32 when it is
+        installed, else torch float32; `tagger.runtime.reason` says which and why.
+        `backend="onnx"` exports the graph into `<path>/onnx/` when it is missing; `quantize`
+        picks int8 (not chosen automatically: it changes a few labels).
         """
         auto_backend = backend == AUTO
         choice = choose_runtime(backend, dtype, quantize=quantize, device=device)
@@ -242,8 +243,8 @@ class ReportTagger:
             torch.set_num_threads(num_threads)
         model, tokenizer = load_checkpoint(path)
         p = Path(path)
-        if device:
-            model.to(device)
+        if choice.device != "cpu":
+            model.to(choice.device)
         tagger = cls(model, tokenizer, name=str(p))
         if choice.dtype != "float32":
             # The precisions are `sectioncls.runtime.DTYPES`, named as torch names them.
