@@ -84,3 +84,16 @@ def test_arabic_numerals_for_the_model_input():
     assert arabic_numerals("三千余人次") == "3000余人次"
     assert arabic_numerals("全省第四") == "全省第4"
     assert arabic_numerals("1.2万 300万元") == "1.2万 300万元"  # digits and multipliers stay
+
+
+def test_a_number_that_counts_the_names_just_given_is_not_a_quantity():
+    # The scheme's list-count: the number only counts the items the sentence names.
+    assert q("对市科技局、市商务局、市红十字会等3家单位开展评议。") == []
+    assert q("在东湖和西岭两个社区开展试点。") == []
+    assert q("打造“法治夜市”“法治书屋”两个品牌。") == []
+    # More than the names given, tallies as the items, or occurrences: real counts.
+    assert q("在东湖、西岭等12个社区开展试点。") == [("12个", 12, "个", "count")]
+    assert q("修改三件、废止两件。") == [("三件", 3, "件", "count"), ("两件", 2, "件", "count")]
+    tallies = [("2个", 2, "个", "count"), ("2名", 2, "名", "count")]
+    assert q("获评先锋岗2个、岗位标兵2名。") == tallies
+    assert q("开展夜间、节假日突击检查不少于2次。") == [("2次", 2, "次", "count")]

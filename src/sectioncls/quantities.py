@@ -237,6 +237,8 @@ def extract_quantities(text: str, offset: int = 0) -> list[Quantity]:
             continue  # 二期, 一批 read as names more often than as counts
         if _YEAR_OR_DATE.match(num) and unit in ("期", "批", "次", "个", "届"):
             continue
+        if m.group("unit") in _LIST_UNITS and _counts_listed_items(text[:a], num):
+            continue  # 对A局、B局、C局等3家单位: the number counts the names just given
         if re.fullmatch(r"[一二两三四五六七八九十]", num) and unit in ("个", "項", "项", "条"):
             # "两个维护", "三项制度": small Chinese numerals before 个/项 are usually names;
             # they still count when the sentence is a plain tally (…家, …人).
@@ -265,6 +267,38 @@ def extract_quantities(text: str, offset: int = 0) -> list[Quantity]:
         taken.append((a, b))
     found.sort(key=lambda q: q.start)
     return found
+
+
+_LIST_CLAUSE_START = re.compile(r"[，,；;。！？!?：:（(]")
+_LIST_TAIL = re.compile(r"(?:等等|等|共|计|这|這|上述|在内的)+$")
+_JOINERS = re.compile(r"[和与與及]")
+# Classifiers that count things which can be named (units, places, documents, brands);
+# 次/场/天 count occurrences, which a list before them does not name.
+_LIST_UNITS = frozenset("个個家项項所支条條名位座处處部篇件套户戶份")
+
+
+def _counts_listed_items(before: str, num: str) -> bool:
+    """True when the number only counts the items named just before it in the same clause
+    (A、B、C三个社区; A、B等2家; “甲”“乙”两个品牌): the annotation scheme calls such a number
+    a list-count, not a metric. A larger number (A、B等12个社区) is a real count."""
+    value = parse_chinese_number(num)
+    if value is None or value < 2 or value > 30:
+        return False
+    starts = [m.end() for m in _LIST_CLAUSE_START.finditer(before)]
+    clause = _LIST_TAIL.sub("", before[starts[-1] if starts else 0 :])
+    if not clause or re.search(r"\d", clause) or _QUANTITY.search(clause):
+        return False  # 先锋岗2个、标兵2名; 修改三件、废止两件: tallies, not names
+    quoted = re.findall(r"“[^”]{1,20}”", clause)
+    if clause.endswith("”") and len(quoted) >= 2:
+        return value == len(quoted)
+    separators = clause.count("、")
+    if separators:
+        items = separators + 1
+        last = clause.rsplit("、", 1)[1]
+        return value == items or (value == items + 1 and bool(_JOINERS.search(last)))
+    # Two items joined by 和/与/及, each at least two characters (东湖和西岭两个社区).
+    parts = _JOINERS.split(clause)
+    return value == 2 and len(parts) == 2 and all(len(p) >= 2 for p in parts[-2:])
 
 
 def _following_noun(text: str, end: int) -> str:
