@@ -232,8 +232,9 @@ class ReportTagger:
         By default the tagger runs on the GPU when torch sees one (`device=None`, as in
         SetFit), else on the CPU. With `backend="auto"`, `dtype="auto"` the fastest path that
         gives the float model's labels on this machine is taken (`sectioncls.runtime`):
-        bfloat16 where the CPU or GPU has native bf16, else ONNX Runtime float32 when it is
-        installed, else torch float32; `tagger.runtime.reason` says which and why.
+        bfloat16 where the CPU has native bf16, else ONNX Runtime float32 when it is
+        installed, else torch float32 (float32 on GPUs too, measured faster there for this
+        small encoder); `tagger.runtime.reason` says which and why.
         `backend="onnx"` exports the graph into `<path>/onnx/` when it is missing; `quantize`
         picks int8 (not chosen automatically: it changes a few labels).
         """
