@@ -237,7 +237,7 @@ def extract_quantities(text: str, offset: int = 0) -> list[Quantity]:
             continue  # 二期, 一批 read as names more often than as counts
         if _YEAR_OR_DATE.match(num) and unit in ("期", "批", "次", "个", "届"):
             continue
-        if m.group("unit") in _LIST_UNITS and _counts_listed_items(text[:a], num):
+        if unit in _LIST_UNITS and _counts_listed_items(text[:a], num):
             continue  # 对A局、B局、C局等3家单位: the number counts the names just given
         if re.fullmatch(r"[一二两三四五六七八九十]", num) and unit in ("个", "項", "项", "条"):
             # "两个维护", "三项制度": small Chinese numerals before 个/项 are usually names;
@@ -298,7 +298,7 @@ def _counts_listed_items(before: str, num: str) -> bool:
         return value == items or (value == items + 1 and bool(_JOINERS.search(last)))
     # Two items joined by 和/与/及, each at least two characters (东湖和西岭两个社区).
     parts = _JOINERS.split(clause)
-    return value == 2 and len(parts) == 2 and all(len(p) >= 2 for p in parts[-2:])
+    return value == 2 and len(parts) == 2 and all(len(p) >= 2 for p in parts)
 
 
 def _following_noun(text: str, end: int) -> str:
