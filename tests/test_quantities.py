@@ -97,3 +97,11 @@ def test_a_number_that_counts_the_names_just_given_is_not_a_quantity():
     tallies = [("2个", 2, "个", "count"), ("2名", 2, "名", "count")]
     assert q("获评先锋岗2个、岗位标兵2名。") == tallies
     assert q("开展夜间、节假日突击检查不少于2次。") == [("2次", 2, "次", "count")]
+
+
+def test_frequencies_are_counts_and_one_off_manners_are_not():
+    # The scheme: a frequency with a number is a metric; 一次性 is a manner.
+    assert q("一个月一次进社区企业举办法治宣传讲座。") == [("一次", 1, "次", "count")]
+    assert q("每季度召开两次联席会议。") == [("两次", 2, "次", "count")]
+    assert q("全面实行证明材料清单制度和一次性告知制度。") == []
+    assert q("定期召开联席会议。") == []

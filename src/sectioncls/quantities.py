@@ -237,6 +237,8 @@ def extract_quantities(text: str, offset: int = 0) -> list[Quantity]:
             continue  # 二期, 一批 read as names more often than as counts
         if _YEAR_OR_DATE.match(num) and unit in ("期", "批", "次", "个", "届"):
             continue
+        if unit == "次" and text[b : b + 1] == "性":
+            continue  # 一次性告知: a manner ("all at once"), not a count of occurrences
         if unit in _LIST_UNITS and _counts_listed_items(text[:a], num):
             continue  # 对A局、B局、C局等3家单位: the number counts the names just given
         if re.fullmatch(r"[一二两三四五六七八九十]", num) and unit in ("个", "項", "项", "条"):
