@@ -71,7 +71,7 @@ lint: setup
 
 # Leave-one-report-out cross-validation of the model and both baselines (README table).
 eval: base
-	$(CLI) evaluate --config configs/train-default.yaml --seeds 42 --output $(OUT)/eval
+	FBGEMM_ENABLE_INSTRUCTIONS=AVX2 $(CLI) evaluate --config configs/train-default.yaml --seeds 42 --int8 --output $(OUT)/eval
 
 bench: model
 	$(PY) scripts/bench_tagger.py --model $(MODEL) --baseline-units 150

@@ -64,7 +64,7 @@ def _pipeline(tagger: ReportTagger):
 
 
 def _inputs(tagger: ReportTagger, units: list[dict]) -> list:
-    pairs = [build_inputs(u, tagger.context) for u in units]
+    pairs = [build_inputs(u, tagger.context, tagger.context_separator) for u in units]
     return [{"text": t, "text_pair": p} if p else t for t, p in pairs]
 
 

@@ -112,7 +112,7 @@ def main() -> None:
                 )
                 _, trainer = train(cfg, progress=False, save=False)
                 enc = encode_dataset(test, trainer.processing_class, cfg.context,
-                                     cfg.max_seq_length)  # fmt: skip
+                                     cfg.max_seq_length, cfg.context_separator)  # fmt: skip
                 figs = score(*predict_dataset(trainer, enc))
                 rows.append({"strategy": strategy, "k": k, "seed": seed, **figs})
                 print(f"{strategy:<12} k={k:<4} seed {seed}: {figs}", flush=True)

@@ -93,6 +93,17 @@ def test_model_in_cross_validation(dataset, tiny_bert_dir, tmp_path):
     assert not (tmp_path / "m.work").exists()
 
 
+def test_int8_is_scored_beside_the_float_model(dataset, tiny_bert_dir, tmp_path):
+    cfg = _tiny_config(tiny_bert_dir, tmp_path)
+    results = cross_validate(
+        dataset, CATS, cfg=cfg, baselines=False, progress=False, held_out=["doc1"], int8=True
+    )
+    systems = {f["system"] for f in results["folds"]}
+    assert systems == {"fine-tuned tagger", "fine-tuned tagger, units alone",
+                       "fine-tuned tagger, int8"}  # fmt: skip
+    assert results["systems"]["fine-tuned tagger, int8"]["pooled"]["n"] > 0
+
+
 def test_student_distilled_from_each_folds_teacher(dataset, tiny_bert_dir, tmp_path):
     """The student learns from its own fold's teacher, never from a model that saw the
     held-out report; the teachers are deleted once their student is trained."""

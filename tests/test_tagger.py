@@ -154,7 +154,7 @@ def test_checkpoint_format_is_checked(tiny_model, tmp_path):
     newer = tmp_path / "newer"
     shutil.copytree(tiny_model, newer)
     marker = json.loads((newer / "sectioncls.json").read_text("utf-8"))
-    assert marker["format"] == 2
+    assert marker["format"] == 3
     (newer / "sectioncls.json").write_text(json.dumps({**marker, "format": 99}), "utf-8")
     with pytest.raises(CheckpointError, match=r"format 99, written by a newer sectioncls"):
         ReportTagger.from_pretrained(newer)

@@ -12,11 +12,13 @@ import torch
 from sectioncls import ReportTagger
 from sectioncls.data import AnnotationError
 from sectioncls.errors import SectionClsError
-from sectioncls.modeling import SectionClsModel, build_inputs
+from sectioncls.modeling import SectionClsConfig, SectionClsModel, build_inputs
+from sectioncls.schema import LabelSchema
 from sectioncls.training import (
     CHECKPOINT_FILES,
     ConfigError,
     TrainConfig,
+    build_model,
     metric_pos_weight,
     train,
 )
@@ -183,6 +185,11 @@ def test_context_segment_carries_kind_section_and_numbers():
         "办理案件39728件。",
         "句子 | achievement | 数:39728件",
     )
+    # The compact form: the part in Chinese, one-piece separators (checkpoints record theirs).
+    assert build_inputs(unit, ["kind", "part", "quantities"], "|") == (
+        "办理案件39728件。",
+        "句子|成效|数:39728件",
+    )
 
 
 def test_metric_pos_weight_follows_the_weighting_mode():
@@ -190,6 +197,17 @@ def test_metric_pos_weight_follows_the_weighting_mode():
     assert metric_pos_weight(labels, "none") is None
     assert float(metric_pos_weight(labels, "balanced")) == pytest.approx(3.0)
     assert float(metric_pos_weight(labels, "sqrt")) == pytest.approx(3.0**0.5)
+
+
+def test_context_separator_is_checked_and_recorded(tiny_bert_dir, tmp_path):
+    with pytest.raises(ConfigError, match="context_separator"):
+        TrainConfig(context_separator=";")
+    assert TrainConfig().context_separator == "|"
+    schema = LabelSchema.default()
+    _, model = build_model(TrainConfig(base_model=str(tiny_bert_dir)), schema)
+    assert model.config.context_separator == "|"
+    # A config written before the key (every checkpoint of format 2) joined with " | ".
+    assert SectionClsConfig().context_separator == " | "
 
 
 def test_config_rejects_unknown_keys(tmp_path):

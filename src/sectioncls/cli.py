@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import SectionClsError
+from .inputs import LEGACY_SEPARATOR
 from .segment import segment
 from .textio import (
     DOCUMENT_SUFFIXES,
@@ -243,6 +244,7 @@ def _cv_results(path: str, cfg) -> dict:
     keys = (
         "base_model",
         "context",
+        "context_separator",
         "max_seq_length",
         "encoder_layers",
         "epochs",
@@ -257,7 +259,7 @@ def _cv_results(path: str, cfg) -> dict:
     )
     # Results from before a setting existed ran without it: units were read alone.
     if ran:
-        ran = {"sequence_weight": 0.0, **ran}
+        ran = {"sequence_weight": 0.0, "context_separator": LEGACY_SEPARATOR, **ran}
     differ = [k for k in keys if k in ran and ran[k] != now.get(k)]
     if differ:
         raise CLIError(
@@ -306,8 +308,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         on_fold=lambda folds: _write_json(Path(args.output) / "folds-partial.json", folds),
         held_out=args.held_out,
         student_cfg=student,
+        int8=args.int8,
     )
     results["config"] = cfg.to_dict()
+    if args.int8:
+        from .runtime import cpu_info
+
+        # int8 products differ with the kernels (AVX2 saturates 16-bit sums, VNNI does not).
+        results["int8_kernels"] = {
+            "cpu": cpu_info().describe(),
+            "FBGEMM_ENABLE_INSTRUCTIONS": os.environ.get("FBGEMM_ENABLE_INSTRUCTIONS", ""),
+        }
     results["data"] = {"units": len(build.rows), "fingerprint": build.fingerprint()}
     if student is not None:
         results["student_config"] = student.to_dict()
@@ -695,6 +706,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", default=[42], help="one training run each")
     p.add_argument("--output", "-o", default="outputs/eval", help="folder for the report files")
     p.add_argument("--baselines-only", action="store_true", help="skip the fine-tuned model")
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="also score each fold's model quantised to int8 (torch, CPU; set "
+        "FBGEMM_ENABLE_INSTRUCTIONS=AVX2 for an AVX2-only CPU's arithmetic)",
+    )
     p.add_argument(
         "--held-out",
         nargs="+",

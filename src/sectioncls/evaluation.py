@@ -127,15 +127,21 @@ class System:
 
 MODEL = "fine-tuned tagger"  # display name of the fine-tuned model in tables
 UNITS_ALONE = ", units alone"  # the same model without reading the report in order
+# The same model with int8 dynamic quantisation (torch, CPU), read in order as the tagger reads:
+# what `quantize=True` (and `auto` on a CPU without native bf16) gives up, fold by fold.
+INT8 = ", int8"
 BASELINES: tuple[System, ...] = (
     System("TF-IDF char n-gram + LR", tfidf_baseline),
     System("section rule + number regex", rule_baseline),
 )
 
 
-def _model_system(cfg, progress: bool, keep: dict[str, Any] | None = None) -> Callable:
+def _model_system(
+    cfg, progress: bool, keep: dict[str, Any] | None = None, int8: bool = False
+) -> Callable:
     """The fine-tuned model, trained on the fold. With `keep`, its checkpoint is saved there
-    (key "teacher") for a student distilled from it on the same fold."""
+    (key "teacher") for a student distilled from it on the same fold. With `int8`, the same
+    weights quantised to int8 are scored too (on the CPU, whatever trained the model)."""
 
     def run(train_ds, tests, categories, seed) -> SystemRun:
         import shutil
@@ -154,12 +160,19 @@ def _model_system(cfg, progress: bool, keep: dict[str, Any] | None = None) -> Ca
         transitions = Transitions.from_dict(getattr(trainer.model.config, "transitions", None))
         out, alone = {}, {}
         for name, test in tests.items():
-            encoded = encode_dataset(test, tokenizer, fold_cfg.context, fold_cfg.max_seq_length)
+            encoded = encode_dataset(
+                test,
+                tokenizer,
+                fold_cfg.context,
+                fold_cfg.max_seq_length,
+                fold_cfg.context_separator,
+            )
             p_cat, p_metric = predict_dataset(trainer, encoded)
             # Scored as the tagger tags: each report read in order (sectioncls.sequence).
             smoothed = smooth_groups(p_cat, test["doc_id"], test["unit_index"], transitions)
             out[name] = (smoothed, p_metric)
             alone[name] = (p_cat, p_metric)
+        quantized = _int8_predictions(trainer.model, tokenizer, tests, transitions) if int8 else {}
         if keep is not None:
             teacher = Path(tempfile.mkdtemp(prefix="sectioncls-teacher-")) / "model"
             schema = fold_cfg.load_schema()
@@ -167,9 +180,29 @@ def _model_system(cfg, progress: bool, keep: dict[str, Any] | None = None) -> Ca
             keep["teacher"] = teacher
         shutil.rmtree(Path(trainer.args.output_dir), ignore_errors=True)
         variants = {UNITS_ALONE: alone} if transitions is not None else {}
+        if quantized:
+            variants[INT8] = quantized
         return SystemRun(out, result.train_seconds, variants)
 
     return run
+
+
+def _int8_predictions(model, tokenizer, tests: dict[str, Any], transitions) -> dict[str, Any]:
+    """Each test set read by an int8 copy of `model`, as `ReportTagger(quantize=True)` reads."""
+    import copy
+
+    from .sequence import smooth_groups
+    from .tagger import ReportTagger
+
+    tagger = ReportTagger(copy.deepcopy(model).to("cpu").float(), tokenizer).quantize()
+    out = {}
+    for name, test in tests.items():
+        p_cat, p_metric = tagger.predict_units(list(test), batch_size=64)
+        out[name] = (
+            smooth_groups(p_cat, test["doc_id"], test["unit_index"], transitions),
+            p_metric,
+        )
+    return out
 
 
 def _student_system(student_cfg, progress: bool, keep: dict[str, Any]) -> Callable:
@@ -340,10 +373,12 @@ def cross_validate(
     held_out: Sequence[str] | None = None,
     folds: list[Fold] | None = None,
     student_cfg=None,
+    int8: bool = False,
 ) -> dict[str, Any]:
     """Run every system on every fold (and seed), scoring each fold's test sets. `cfg` (a
     TrainConfig) adds the fine-tuned model; without it only the baselines run. Without
-    `folds`, leave-one-report-out over the real reports (written ones always train)."""
+    `folds`, leave-one-report-out over the real reports (written ones always train). `int8`
+    also scores each fold's model quantised to int8 (torch dynamic, CPU kernels)."""
     if folds is None:
         has_source = "source" in dataset.column_names
         if has_source and set(dataset["source"]) != {"real"}:
@@ -358,7 +393,7 @@ def cross_validate(
     if cfg is not None:
         # With a student, each fold's model is kept for it as its teacher.
         keep: dict[str, Any] | None = {} if student_cfg is not None else None
-        systems.append(System(MODEL, _model_system(cfg, progress, keep), trained=True))
+        systems.append(System(MODEL, _model_system(cfg, progress, keep, int8), trained=True))
         if keep is not None:
             student = _student_system(student_cfg, progress, keep)
             systems.append(System(student_name(student_cfg), student, trained=True))

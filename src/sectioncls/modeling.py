@@ -19,7 +19,7 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedMode
 from transformers.utils import ModelOutput
 
 from .inputs import CONTEXT_FIELDS as _CONTEXT_REGISTRY
-from .inputs import model_text
+from .inputs import LEGACY_SEPARATOR, model_text
 
 __all__ = [
     "CHECKPOINT_FILES",
@@ -37,8 +37,9 @@ __all__ = [
 # The files of a complete checkpoint; `sectioncls.json` is written last and marks it complete.
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "sectioncls.json")
 # The checkpoint format this version writes, and reads back to format 1. 2: the context fields
-# `title` and `headings` (a version that knows only format 1 cannot build their input).
-CHECKPOINT_FORMAT = 2
+# `title` and `headings` (a version that knows only format 1 cannot build their input). 3: the
+# `part` field and `context_separator` (an older version would join the fields with " | ").
+CHECKPOINT_FORMAT = 3
 
 DEFAULT_CONTEXT = ("heading_path",)
 # How the metric head reads the encoder: `mean` scores the mean-pooled unit like the category
@@ -48,9 +49,11 @@ METRIC_POOLING = ("mean", "max")
 CONTEXT_FIELDS = tuple(_CONTEXT_REGISTRY)
 
 
-def build_inputs(unit: dict[str, Any], context: tuple[str, ...] | list[str]) -> tuple[str, str]:
+def build_inputs(
+    unit: dict[str, Any], context: tuple[str, ...] | list[str], sep: str = LEGACY_SEPARATOR
+) -> tuple[str, str]:
     """The (first, second) text segment for one unit (see `sectioncls.inputs.model_text`)."""
-    return model_text(unit, context)
+    return model_text(unit, context, sep=sep)
 
 
 def tokenize_units(
@@ -59,10 +62,11 @@ def tokenize_units(
     context,
     max_seq_length: int,
     drop: Callable[[str], bool] | None = None,
+    sep: str = LEGACY_SEPARATOR,
 ):
     """Tokenise many units in one call (fast tokenizers batch in Rust): the unit first, its
     context second; the longer of the two is cut first when the pair is too long."""
-    pairs = [model_text(u, context, drop) for u in units]
+    pairs = [model_text(u, context, drop, sep) for u in units]
     seconds = [b for _, b in pairs]
     return tokenizer(
         [a for a, _ in pairs],
@@ -119,6 +123,7 @@ class SectionClsConfig(PretrainedConfig):
         base_model: str | None = None,
         metric_pooling: str = "mean",
         transitions: dict[str, Any] | None = None,
+        context_separator: str = LEGACY_SEPARATOR,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -132,6 +137,8 @@ class SectionClsConfig(PretrainedConfig):
         if unknown:
             raise ValueError(f"unknown context field(s) {unknown}; choose from {CONTEXT_FIELDS}")
         self.context = list(context)
+        # Checkpoints from before the key joined their fields with " | ": they still do.
+        self.context_separator = str(context_separator)
         self.max_seq_length = int(max_seq_length)
         self.classifier_dropout = float(classifier_dropout)
         self.base_model = base_model
