@@ -12,7 +12,7 @@ STUDIO_STAMP := $(STUDIO_VENV)/.installed-stamp
 EXAMPLE := examples/reports/000_9ab697e020cfd5b9.txt
 OUT := outputs
 
-.PHONY: setup base model student bench-student demo test test-fast lint studio-env browser eval bench clean
+.PHONY: setup base model student bench-student demo test test-fast lint studio-env browser eval bench bench-avx2 clean
 
 setup: $(STAMP)
 
@@ -75,6 +75,12 @@ eval: base
 
 bench: model
 	$(PY) scripts/bench_tagger.py --model $(MODEL) --baseline-units 150
+
+# The same on torch's AVX2 code paths (ATen, MKL, oneDNN and FBGEMM capped): what a CPU without
+# AVX-512 runs, on this one. ONNX Runtime cannot be capped, so its rows still use AVX-512.
+AVX2_CAPS := ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 FBGEMM_ENABLE_INSTRUCTIONS=AVX2
+bench-avx2: model
+	$(AVX2_CAPS) $(PY) scripts/bench_tagger.py --model $(MODEL) --baseline-units 150
 
 # The faster 3-layer tagger, distilled from the default model (README "Speed").
 STUDENT := checkpoints/sectioncls-student

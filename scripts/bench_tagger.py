@@ -100,6 +100,11 @@ def timed(fn, *args):
     return out, time.perf_counter() - t0
 
 
+def _what(tagger: ReportTagger) -> str:
+    rt = tagger.runtime
+    return f"{rt.backend} {'int8' if rt.quantize else rt.dtype}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="checkpoints/sectioncls-default")
@@ -159,7 +164,7 @@ def main() -> None:
     auto = ReportTagger.from_pretrained(args.model)
     print(f"auto: {auto.runtime.describe()}")
     variants = [
-        (f"tag_many, auto ({auto.runtime.backend} {auto.runtime.dtype})", {}),
+        (f"tag_many, auto ({_what(auto)})", {}),
         ("tag_many, torch bfloat16", {"dtype": "bfloat16"}),
         ("tag_many, torch int8 dynamic", {"quantize": True, "backend": "torch"}),
         ("tag_many, ONNX Runtime float32", {"backend": "onnx", "dtype": "float32"}),
@@ -170,11 +175,11 @@ def main() -> None:
         student_auto = ReportTagger.from_pretrained(args.student)
         layers = student_auto.model.encoder.config.num_hidden_layers
         print(f"student auto: {student_auto.runtime.describe()}")
-        rt = f"{student_auto.runtime.backend} {student_auto.runtime.dtype}"
         tag = f"student ({layers} layers)"
         variants += [
-            (args.student, f"{tag}, auto ({rt})", {}),
+            (args.student, f"{tag}, auto ({_what(student_auto)})", {}),
             (args.student, f"{tag}, torch float32", {"backend": "torch", "dtype": "float32"}),
+            (args.student, f"{tag}, torch int8", {"backend": "torch", "quantize": True}),
             (args.student, f"{tag}, ONNX float32", {"backend": "onnx", "dtype": "float32"}),
         ]
     for model, name, kwargs in variants:

@@ -291,6 +291,51 @@ def test_runtime_choice_per_machine():
         choose_runtime("onnx", onnx_available=False)
 
 
+def _cv_with_int8(macro: float, int8_macro: float, metric: float, int8_metric: float) -> dict:
+    def pooled(m: float, f: float) -> dict:
+        return {"pooled": {"category_macro_f1": m, "metric_f1": f}}
+
+    return {"systems": {"fine-tuned tagger": pooled(macro, metric),
+                        "fine-tuned tagger, int8": pooled(int8_macro, int8_metric)}}  # fmt: skip
+
+
+def test_int8_is_auto_only_without_bf16_and_with_cross_validated_evidence():
+    from sectioncls.runtime import INT8_TOLERANCE, Int8Evidence
+
+    avx2 = CpuInfo("AMD EPYC", frozenset({"avx2", "fma"}))
+    bf16 = CpuInfo("AMD EPYC", frozenset({"avx2", "avx512f", "avx512_bf16"}))
+    names = ("fine-tuned tagger", "fine-tuned tagger, int8")
+    close = Int8Evidence.from_cv(_cv_with_int8(0.992, 0.990, 0.983, 0.980), *names)
+    far = Int8Evidence.from_cv(_cv_with_int8(0.992, 0.980, 0.983, 0.983), *names)
+    assert close is not None and close.holds and far is not None and not far.holds
+    assert INT8_TOLERANCE == 0.005
+    assert Int8Evidence.from_cv({"systems": {}}, *names) is None  # trained without --int8
+    pick = choose_runtime(cpu=avx2, onnx_available=True, int8=close)
+    assert (pick.backend, pick.quantize) == ("torch", True)
+    assert "0.990 vs 0.992" in pick.reason and "cross-validation" in pick.reason
+    assert not choose_runtime(cpu=avx2, onnx_available=True, int8=far).quantize
+    assert choose_runtime(cpu=bf16, int8=close).dtype == "bfloat16"  # exact and faster there
+    assert not choose_runtime(cpu=avx2, dtype="float32", int8=close).quantize  # asked exact
+    assert not choose_runtime("onnx", cpu=avx2, onnx_available=True, int8=close).quantize
+
+
+def test_auto_reads_the_checkpoints_int8_evidence(tiny_model, tmp_path, monkeypatch):
+    avx2 = CpuInfo("AMD EPYC", frozenset({"avx2", "fma"}))
+    monkeypatch.setattr("sectioncls.runtime.cpu_info", lambda: avx2)
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model, model)
+    (model / "metrics.json").write_text(
+        json.dumps({"cv": _cv_with_int8(0.99, 0.99, 0.98, 0.979)}), "utf-8"
+    )
+    tagger = ReportTagger.from_pretrained(model, device="cpu")
+    assert tagger.quantized and tagger.runtime.quantize and "int8" in repr(tagger)
+    assert tagger.tag("一、总体情况\n全年办结案件12件。").units
+    exact = ReportTagger.from_pretrained(model, device="cpu", dtype="float32")
+    assert not exact.quantized
+    (model / "metrics.json").write_text("{not json", "utf-8")  # no evidence: float32
+    assert not ReportTagger.from_pretrained(model, device="cpu").quantized
+
+
 def test_a_onednn_cap_takes_native_bf16_away(monkeypatch):
     from sectioncls.runtime import _capped
 

@@ -279,7 +279,8 @@ def _cv_results(path: str, cfg) -> dict:
                 f"{was.get('fingerprint')}; these have {len(build.rows)}, {now_fp}); "
                 "re-run `make eval` or leave out --cv-results"
             )
-    return {k: cv[k] for k in ("systems", "seeds", "tests", "data") if k in cv}
+    keep = ("systems", "seeds", "tests", "data", "int8_kernels")
+    return {k: cv[k] for k in keep if k in cv}
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

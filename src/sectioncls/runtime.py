@@ -5,7 +5,10 @@ where the hardware has native bf16 dot products (AVX512-BF16 or AMX on x86, bf16
 and is several times *slower* than float32 where PyTorch has to emulate it (6.6x slower on an
 AVX2-only EPYC, issue #12). ONNX Runtime float32 gave the same labels as torch float32 and was
 faster on both CPU kinds measured (1.06x on AVX2 only, 1.5x with AVX-512). int8 is faster still
-but changes a few labels, so it is never chosen for the user: `quantize=True` asks for it.
+but changes a few labels, so `auto` takes it only where the float model has no fast exact path
+(a CPU without native bf16) *and* the checkpoint's own leave-one-report-out cross-validation
+scored its int8 copy within `INT8_TOLERANCE` of float32 (`Int8Evidence`, from the model card's
+`metrics.json`); `quantize=True` asks for int8 anywhere, `dtype="float32"` refuses it.
 
 `choose_runtime` turns `backend="auto"` / `dtype="auto"` into a concrete choice with the reason,
 which the tagger keeps (`ReportTagger.runtime`, its repr, `sectioncls tag -v`, the bench).
@@ -20,7 +23,15 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["AUTO", "CpuInfo", "Runtime", "choose_runtime", "cpu_info"]
+__all__ = [
+    "AUTO",
+    "INT8_TOLERANCE",
+    "CpuInfo",
+    "Int8Evidence",
+    "Runtime",
+    "choose_runtime",
+    "cpu_info",
+]
 
 AUTO = "auto"
 BACKENDS = ("torch", "onnx")
@@ -35,6 +46,8 @@ _FEATURES = {
     "avx_vnni": "AVX-VNNI",
 }
 _NATIVE_BF16 = ("avx512_bf16", "amx_bf16")
+# Issue #12: a faster path may replace the float model if its macro-F1 stays within 0.005.
+INT8_TOLERANCE = 0.005
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,17 @@ _ISA_CAPS = {
 }
 
 
+# What caps each of PyTorch's CPU kernel libraries (ATen's own loops, MKL, oneDNN, FBGEMM's int8)
+# below the processor: with all four at AVX2, an AVX-512 machine runs torch's AVX2 code paths
+# (not ONNX Runtime's, which has no such switch). `make bench-avx2` sets them.
+CAP_VARIABLES = (
+    "ATEN_CPU_CAPABILITY",
+    "MKL_ENABLE_INSTRUCTIONS",
+    "ONEDNN_MAX_CPU_ISA",
+    "FBGEMM_ENABLE_INSTRUCTIONS",
+)
+
+
 def _capped(flags: frozenset[str]) -> frozenset[str]:
     cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
     dropped = _ISA_CAPS.get(cap, ())
@@ -85,10 +109,10 @@ def cpu_info() -> CpuInfo:
         return CpuInfo(platform.processor() or platform.machine() or "unknown", frozenset())
     name = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
     flags = next((ln.split(":", 1)[1] for ln in lines if ln.startswith("flags")), "")
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
     name = name or platform.machine() or "unknown"
-    if cap:
-        name += f" (capped by ONEDNN_MAX_CPU_ISA={cap})"
+    caps = [f"{k}={os.environ[k]}" for k in CAP_VARIABLES if os.environ.get(k)]
+    if caps:
+        name += f" (capped by {' '.join(caps)})"
     return CpuInfo(name, _capped(frozenset(flags.split())))
 
 
@@ -107,6 +131,45 @@ class Runtime:
         return f"{what} ({self.reason})"
 
 
+@dataclass(frozen=True)
+class Int8Evidence:
+    """A checkpoint's cross-validated figures, float32 beside its int8 copy (pooled over the
+    held-out real reports, as written): what `auto` needs before it trades labels for speed."""
+
+    macro_f1: float
+    int8_macro_f1: float
+    metric_f1: float
+    int8_metric_f1: float
+
+    @classmethod
+    def from_cv(cls, cv: dict | None, model: str, int8: str) -> Int8Evidence | None:
+        """From `sectioncls evaluate --int8` results (as the model card keeps them)."""
+        systems = (cv or {}).get("systems") or {}
+        try:
+            f, q = systems[model]["pooled"], systems[int8]["pooled"]
+            return cls(
+                float(f["category_macro_f1"]),
+                float(q["category_macro_f1"]),
+                float(f["metric_f1"]),
+                float(q["metric_f1"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    @property
+    def holds(self) -> bool:
+        return (
+            self.macro_f1 - self.int8_macro_f1 <= INT8_TOLERANCE
+            and self.metric_f1 - self.int8_metric_f1 <= INT8_TOLERANCE
+        )
+
+    def describe(self) -> str:
+        return (
+            f"macro-F1 {self.int8_macro_f1:.3f} vs {self.macro_f1:.3f}, "
+            f"metric F1 {self.int8_metric_f1:.3f} vs {self.metric_f1:.3f}"
+        )
+
+
 def _onnx_available() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
@@ -121,13 +184,14 @@ def choose_runtime(
     onnx_available: bool | None = None,
     cuda_bf16: bool | None = None,
     cuda_available: bool | None = None,
+    int8: Int8Evidence | None = None,
 ) -> Runtime:
     """Resolve "auto" for this machine; explicit values are kept (and checked for clashes).
 
     `device` None or "auto" means the GPU when torch sees one (as SetFit and
     sentence-transformers do), unless ONNX Runtime or int8 is asked for: both run on the CPU.
     `cpu`, `onnx_available`, `cuda_bf16` and `cuda_available` default to what this machine
-    has; tests pass them.
+    has; tests pass them. `int8` is the checkpoint's cross-validated int8 figures, if any.
     """
     if backend not in (AUTO, *BACKENDS):
         raise ValueError(f"backend must be one of {(AUTO, *BACKENDS)}, not {backend!r}")
@@ -188,6 +252,17 @@ def choose_runtime(
                 "torch", "bfloat16", False, device, f"the CPU has native bf16 ({native})"
             )
         dtype = "float32"
+        if backend in (AUTO, "torch") and int8 is not None and int8.holds:
+            # torch's int8 beat ONNX Runtime's on the AVX2-only EPYC (130.8 vs 121.3 units/s),
+            # and it is the int8 that the cross-validation scored.
+            return Runtime(
+                "torch",
+                "float32",
+                True,
+                device,
+                f"no native bf16 on this CPU; int8 scored within {INT8_TOLERANCE} of float32 "
+                f"in this checkpoint's cross-validation ({int8.describe()})",
+            )
         if backend == AUTO:
             if onnx_ok:
                 return Runtime(

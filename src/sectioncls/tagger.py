@@ -31,7 +31,7 @@ from .modeling import (
 )
 from .onnx_backend import OnnxRunner, export_onnx, onnx_path
 from .quantities import Quantity, extract_quantities
-from .runtime import AUTO, Runtime, choose_runtime
+from .runtime import AUTO, Int8Evidence, Runtime, choose_runtime
 from .segment import Unit, segment, top_level
 from .sequence import Transitions, smooth
 from .textio import atomic_directory
@@ -237,10 +237,12 @@ class ReportTagger:
         installed, else torch float32 (float32 on GPUs too, measured faster there for this
         small encoder); `tagger.runtime.reason` says which and why.
         `backend="onnx"` exports the graph into `<path>/onnx/` when it is missing; `quantize`
-        picks int8 (not chosen automatically: it changes a few labels).
+        picks int8. On a CPU without native bf16, `auto` takes int8 only when the checkpoint's
+        own cross-validation scored it within 0.005 of float32 (`sectioncls.runtime`).
         """
         auto_backend = backend == AUTO
-        choice = choose_runtime(backend, dtype, quantize=quantize, device=device)
+        evidence = int8_evidence(path) if dtype == AUTO and not quantize else None
+        choice = choose_runtime(backend, dtype, quantize=quantize, device=device, int8=evidence)
         if num_threads:
             torch.set_num_threads(num_threads)
         model, tokenizer = load_checkpoint(path)
@@ -428,6 +430,19 @@ class ReportTagger:
             metric_score=round(metric_score, 4),
             metrics=extract_quantities(u.text, offset=u.start) if metric else [],
         )
+
+
+def int8_evidence(path: str | os.PathLike[str]) -> Int8Evidence | None:
+    """The checkpoint's cross-validated float32 and int8 figures (`metrics.json`, written when
+    it was trained with `--cv-results` from `sectioncls evaluate --int8`), or None."""
+    from .evaluation import INT8, MODEL
+
+    try:
+        metrics = json.loads((Path(path) / "metrics.json").read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return Int8Evidence.from_cv(metrics.get("cv") if isinstance(metrics, dict) else None,
+                                MODEL, MODEL + INT8)  # fmt: skip
 
 
 def _infer_parts(units: Sequence[TaggedUnit]) -> None:
