@@ -316,9 +316,16 @@ class ReportTagger:
 
     def quantize(self) -> ReportTagger:
         """int8 dynamic quantisation of the Linear layers: faster on CPU, slightly different."""
-        self.model = torch.ao.quantization.quantize_dynamic(
-            self.model, {torch.nn.Linear}, dtype=torch.qint8
-        )
+        import warnings
+
+        # torch.ao's eager quantisation warns that it moves to torchao; it is still the int8
+        # that the cross-validation scores, and `auto` may take it, so users see no noise.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="torch.ao.quantization is deprecated")
+            warnings.filterwarnings("ignore", message="torch.quantize_per_tensor")
+            self.model = torch.ao.quantization.quantize_dynamic(
+                self.model, {torch.nn.Linear}, dtype=torch.qint8
+            )
         self.quantized = True
         return self
 
