@@ -315,7 +315,11 @@ class ReportTagger:
         return Path(path)
 
     def quantize(self) -> ReportTagger:
-        """int8 dynamic quantisation of the Linear layers: faster on CPU, slightly different."""
+        """int8 dynamic quantisation of the Linear layers: faster on CPU, slightly different.
+
+        Weights get one scale per output channel, not one per matrix: at the same speed it
+        moved the probabilities a third as far from float32 (largest change 0.06, not 0.20, on
+        the example reports)."""
         import warnings
 
         # torch.ao's eager quantisation warns that it moves to torchao; it is still the int8
@@ -323,8 +327,10 @@ class ReportTagger:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="torch.ao.quantization is deprecated")
             warnings.filterwarnings("ignore", message="torch.quantize_per_tensor")
-            self.model = torch.ao.quantization.quantize_dynamic(
-                self.model, {torch.nn.Linear}, dtype=torch.qint8
+            from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+            self.model = quantize_dynamic(
+                self.model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8
             )
         self.quantized = True
         return self
