@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,6 +94,52 @@ def test_model_in_cross_validation(dataset, tiny_bert_dir, tmp_path):
     assert len(model_folds) == 6  # 3 reports x 2 seeds
     assert results["train_seconds_mean"] > 0
     assert not (tmp_path / "m.work").exists()
+
+
+def test_predictions_are_kept_and_reading_in_order_can_be_redone(dataset, tiny_bert_dir, tmp_path):
+    """Every scored test set's probabilities are written, with the fold's transitions, so
+    the order's weight can be studied without retraining (scripts/sequence_weight.py)."""
+    import gzip
+
+    from sectioncls.sequence import Transitions, smooth_groups
+
+    records: list[dict] = []
+    cfg = _tiny_config(tiny_bert_dir, tmp_path)
+    results = cross_validate(
+        dataset, CATS, cfg=cfg, progress=False, held_out=["doc1"], on_predictions=records.append
+    )
+    assert {(r["system"], r["test"]) for r in records} == {
+        (f["system"], f["test"]) for f in results["folds"]
+    }
+    written = write_report(results, tmp_path / "eval", records)
+    assert tmp_path / "eval" / "predictions.jsonl.gz" in written
+    with gzip.open(tmp_path / "eval" / "predictions.jsonl.gz", "rt", encoding="utf-8") as fh:
+        kept = [json.loads(line) for line in fh]
+    assert kept == json.loads(json.dumps(records))
+    by = {(r["system"], r["test"]): r for r in kept}
+    alone = by[("fine-tuned tagger, units alone", "as written")]
+    in_order = by[("fine-tuned tagger", "as written")]
+    assert alone["unit_index"] == in_order["unit_index"] and alone["doc_id"] == ["doc1"] * len(
+        alone["doc_id"]
+    )
+    again = smooth_groups(
+        np.asarray(alone["p_category"], dtype=np.float32),
+        alone["doc_id"],
+        alone["unit_index"],
+        Transitions.from_dict(alone["transitions"]),
+    )
+    np.testing.assert_allclose(again, in_order["p_category"], atol=1e-4)
+    assert by[("section rule + number regex", "as written")]["transitions"] is None
+    # The study script reads the file and reproduces the evaluation at the config's weight.
+    script = Path(__file__).resolve().parents[1] / "scripts" / "sequence_weight.py"
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "eval" / "predictions.jsonl.gz"),
+         "--weights", "0", "1"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    row = next(line for line in out.splitlines() if line.startswith("| as written |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3] == cells[4]  # weight 1 == the evaluation's own figure
 
 
 def test_int8_is_scored_beside_the_float_model(dataset, tiny_bert_dir, tmp_path):

@@ -298,6 +298,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from .training import TrainConfig
 
         student = TrainConfig.from_yaml(args.student, seed=cfg.seed)
+    predictions: list[dict] = []
     results = cross_validate(
         dataset["train"],
         list(schema.categories),
@@ -307,6 +308,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         log=lambda m: print(m, file=sys.stderr),
         on_fold=lambda folds: _write_json(Path(args.output) / "folds-partial.json", folds),
+        on_predictions=predictions.append,
         held_out=args.held_out,
         student_cfg=student,
         int8=args.int8,
@@ -323,7 +325,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     results["data"] = {"units": len(build.rows), "fingerprint": build.fingerprint()}
     if student is not None:
         results["student_config"] = student.to_dict()
-    written = write_report(results, args.output)
+    written = write_report(results, args.output, predictions)
     print(results_table(results))
     if results.get("train_seconds_mean"):
         print(f"\nmean training time per fold: {results['train_seconds_mean']:.0f} s")

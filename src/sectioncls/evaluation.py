@@ -66,6 +66,9 @@ class SystemRun:
     # Further systems read off the same trained model (an ablation that costs no training):
     # display-name suffix -> predictions per test set.
     variants: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    # The linear chain the model reads a report with (Transitions.to_dict()), kept beside the
+    # predictions so that reading in order can be studied offline from the units-alone output.
+    transitions: dict[str, Any] | None = None
 
 
 def tfidf_baseline(train, tests, categories: list[str], seed: int) -> SystemRun:
@@ -182,7 +185,8 @@ def _model_system(
         variants = {UNITS_ALONE: alone} if transitions is not None else {}
         if quantized:
             variants[INT8] = quantized
-        return SystemRun(out, result.train_seconds, variants)
+        kept = transitions.to_dict() if transitions is not None else None
+        return SystemRun(out, result.train_seconds, variants, kept)
 
     return run
 
@@ -373,6 +377,7 @@ def cross_validate(
     progress: bool = True,
     log: Callable[[str], None] | None = None,
     on_fold: Callable[[list[dict[str, Any]]], None] | None = None,
+    on_predictions: Callable[[dict[str, Any]], None] | None = None,
     held_out: Sequence[str] | None = None,
     folds: list[Fold] | None = None,
     student_cfg=None,
@@ -381,7 +386,9 @@ def cross_validate(
     """Run every system on every fold (and seed), scoring each fold's test sets. `cfg` (a
     TrainConfig) adds the fine-tuned model; without it only the baselines run. Without
     `folds`, leave-one-report-out over the real reports (written ones always train). `int8`
-    also scores each fold's model quantised to int8 (torch dynamic, CPU kernels)."""
+    also scores each fold's model quantised to int8 (torch dynamic, CPU kernels).
+    `on_predictions` receives every scored test set's per-unit probabilities
+    (`prediction_record`), for error analysis and offline study without retraining."""
     if folds is None:
         has_source = "source" in dataset.column_names
         if has_source and set(dataset["source"]) != {"real"}:
@@ -426,6 +433,13 @@ def cross_validate(
                         p_cat, p_metric = predictions[test_name]
                         y_cat, y_metric = list(test["category"]), list(test["metric"])
                         figs = score(y_cat, p_cat, y_metric, p_metric)
+                        if on_predictions:
+                            on_predictions(
+                                prediction_record(
+                                    name, fold.name, test_name, seed, test, p_cat, p_metric,
+                                    run.transitions,
+                                )
+                            )  # fmt: skip
                         rows.append(
                             {
                                 "system": name,
@@ -482,6 +496,34 @@ def cross_validate(
     }
 
 
+def prediction_record(
+    system: str,
+    held_out: str,
+    test_name: str,
+    seed: int,
+    test_ds,
+    p_cat,
+    p_metric,
+    transitions: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One scored test set as plain JSON: its units (document, index, gold labels) and the
+    system's probabilities, rounded to 5 decimals. Reading in order can be re-done from a
+    units-alone record and `transitions` (`sectioncls.sequence.smooth_groups`)."""
+    return {
+        "system": system,
+        "held_out": held_out,
+        "test": test_name,
+        "seed": seed,
+        "doc_id": list(test_ds["doc_id"]),
+        "unit_index": [int(i) for i in test_ds["unit_index"]],
+        "category": [int(c) for c in test_ds["category"]],
+        "metric": [int(m) for m in test_ds["metric"]],
+        "p_category": np.round(np.asarray(p_cat, dtype=np.float64), 5).tolist(),
+        "p_metric": np.round(np.asarray(p_metric, dtype=np.float64), 5).tolist(),
+        "transitions": transitions,
+    }
+
+
 def _errors(test_ds, categories, p_cat, p_metric, held_out, test_name) -> list[dict[str, Any]]:
     out = []
     for i, row in enumerate(test_ds):
@@ -509,13 +551,28 @@ def _errors(test_ds, categories, p_cat, p_metric, held_out, test_name) -> list[d
     return out
 
 
-def write_report(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
-    """results.json, results.md (the table), confusion matrices (txt + png), errors.csv."""
+def write_report(
+    results: dict[str, Any],
+    out_dir: str | Path,
+    predictions: Sequence[dict[str, Any]] | None = None,
+) -> list[Path]:
+    """results.json, results.md (the table), confusion matrices (txt + png), errors.csv, and
+    with `predictions` (`prediction_record`s) predictions.jsonl.gz, one test set a line."""
+    import gzip
+
     from .modelcard import results_table
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
+    if predictions:
+        # mtime=0: the same predictions give the same bytes, so a rerun shows no diff.
+        path = out / "predictions.jsonl.gz"
+        with atomic_write(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as fh:
+            for record in predictions:
+                line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+                fh.write((line + "\n").encode("utf-8"))
+        written.append(out / "predictions.jsonl.gz")
     with atomic_write(out / "results.json") as fh:
         json.dump(results, fh, ensure_ascii=False, indent=1)
     written.append(out / "results.json")
