@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from sectioncls import ReportTagger
-from sectioncls.modeling import SectionClsModel, build_inputs
+from sectioncls.modeling import SectionClsModel
 from sectioncls.runtime import cpu_info
 from sectioncls.segment import segment
 from sectioncls.tagger import unit_inputs
@@ -64,7 +64,7 @@ def _pipeline(tagger: ReportTagger):
 
 
 def _inputs(tagger: ReportTagger, units: list[dict]) -> list:
-    pairs = [build_inputs(u, tagger.context, tagger.context_separator) for u in units]
+    pairs = [tagger.inputs.text(u) for u in units]
     return [{"text": t, "text_pair": p} if p else t for t, p in pairs]
 
 
@@ -78,7 +78,7 @@ def pipeline_loop(tagger: ReportTagger, units: list[dict]) -> list[str]:
     pipe = _pipeline(tagger)
     labels = []
     for x in tqdm(_inputs(tagger, units), desc="pipeline, per unit", unit="unit", leave=False):
-        labels.append(_best(pipe(x, truncation=True, max_length=tagger.max_seq_length)))
+        labels.append(_best(pipe(x, truncation=True, max_length=tagger.inputs.max_seq_length)))
     return labels
 
 
@@ -89,7 +89,7 @@ def pipeline_batched(tagger: ReportTagger, units: list[dict], batch_size: int) -
         _inputs(tagger, units),
         batch_size=batch_size,
         truncation=True,
-        max_length=tagger.max_seq_length,
+        max_length=tagger.inputs.max_seq_length,
     )
     return [_best(scores) for scores in out]
 

@@ -111,8 +111,7 @@ def main() -> None:
                     dev_reports=[],
                 )
                 _, trainer = train(cfg, progress=False, save=False)
-                enc = encode_dataset(test, trainer.processing_class, cfg.context,
-                                     cfg.max_seq_length, cfg.context_separator)  # fmt: skip
+                enc = encode_dataset(test, trainer.processing_class, cfg.inputs)
                 figs = score(*predict_dataset(trainer, enc))
                 rows.append({"strategy": strategy, "k": k, "seed": seed, **figs})
                 print(f"{strategy:<12} k={k:<4} seed {seed}: {figs}", flush=True)

@@ -12,7 +12,8 @@ import torch
 from sectioncls import ReportTagger
 from sectioncls.data import AnnotationError
 from sectioncls.errors import SectionClsError
-from sectioncls.modeling import SectionClsConfig, SectionClsModel, build_inputs
+from sectioncls.inputs import InputSpec
+from sectioncls.modeling import SectionClsConfig, SectionClsModel
 from sectioncls.schema import LabelSchema
 from sectioncls.training import (
     CHECKPOINT_FILES,
@@ -176,17 +177,18 @@ def test_max_metric_pooling_round_trips_and_ignores_padding(tiny_bert_dir, expor
 def test_context_segment_carries_kind_section_and_numbers():
     # Page chrome must look different from report text to the model: its kind rides along.
     chrome = {"text": "关注 · 广州政府网", "kind": "meta", "section": None}
-    assert build_inputs(chrome, ["kind", "section", "quantities"]) == (
+    legacy = InputSpec(("kind", "section", "quantities"))
+    assert legacy.text(chrome) == (
         "关注 · 广州政府网",
         "页面信息",
     )
     unit = {"text": "办理案件39728件。", "kind": "sentence", "section": "achievement"}
-    assert build_inputs(unit, ["kind", "section", "quantities"]) == (
+    assert legacy.text(unit) == (
         "办理案件39728件。",
         "句子 | achievement | 数:39728件",
     )
     # The compact form: the part in Chinese, one-piece separators (checkpoints record theirs).
-    assert build_inputs(unit, ["kind", "part", "quantities"], "|") == (
+    assert InputSpec(("kind", "part", "quantities"), separator="|").text(unit) == (
         "办理案件39728件。",
         "句子|成效|数:39728件",
     )
@@ -206,8 +208,14 @@ def test_context_separator_is_checked_and_recorded(tiny_bert_dir, tmp_path):
     schema = LabelSchema.default()
     _, model = build_model(TrainConfig(base_model=str(tiny_bert_dir)), schema)
     assert model.config.context_separator == "|"
+    assert model.config.inputs == TrainConfig(base_model=str(tiny_bert_dir)).inputs
     # A config written before the key (every checkpoint of format 2) joined with " | ".
     assert SectionClsConfig().context_separator == " | "
+    assert SectionClsConfig().inputs.separator == " | "
+    with pytest.raises(ValueError, match="separator"):
+        InputSpec(("kind",), separator=";")
+    with pytest.raises(ValueError, match="unknown context field"):
+        InputSpec(("kind", "nope"))
 
 
 def test_config_rejects_unknown_keys(tmp_path):
@@ -316,12 +324,12 @@ def test_context_dropout_blanks_place_fields_only_in_training(tiny_bert_dir):
     row = {"text": "全年办结案件12件。", "kind": "sentence", "heading_path": "一、工作情况",
            "section": "", "title": "某局2024年工作总结", "prev_text": "", "next_text": "",
            "category": 0, "metric": 1}  # fmt: skip
-    ctx = ["kind", "title", "headings", "quantities"]
-    never = ContextCollator(tok, ctx, 64, dropout=0.0)([row] * 4)
-    always = ContextCollator(tok, ctx, 64, dropout=0.999)([row] * 4)
+    spec = InputSpec(("kind", "title", "headings", "quantities"), 64)
+    never = ContextCollator(tok, spec, dropout=0.0)([row] * 4)
+    always = ContextCollator(tok, spec, dropout=0.999)([row] * 4)
     assert never["input_ids"].shape[1] > always["input_ids"].shape[1]
     assert never["labels"].tolist() == [0] * 4 and never["metric_labels"].tolist() == [1.0] * 4
-    some = ContextCollator(tok, ctx, 64, dropout=0.5, seed=1)([row] * 64)
+    some = ContextCollator(tok, spec, dropout=0.5, seed=1)([row] * 64)
     widths = some["attention_mask"].sum(1).unique()
     assert len(widths) > 1  # drawn per unit
     with pytest.raises(ConfigError, match="context_dropout"):
@@ -371,7 +379,8 @@ def test_predictions_keep_the_dataset_order(tiny_bert_dir, export_file, tmp_path
          "text": "办结案件" * n + "。", "kind": "sentence", "category": 0, "metric": 0}
         for n in (1, 9, 2, 8, 3, 7, 4, 6, 5, 10, 1, 9)
     ]  # fmt: skip
-    encoded = encode_dataset(Dataset.from_list(rows), trainer.processing_class, cfg.context, 32)
+    spec = dataclasses.replace(cfg.inputs, max_seq_length=32)
+    encoded = encode_dataset(Dataset.from_list(rows), trainer.processing_class, spec)
     p_cat, _ = predict_dataset(trainer, encoded)
     model = trainer.model.eval()
     for i, row in enumerate(encoded):

@@ -163,13 +163,7 @@ def _model_system(
         transitions = Transitions.from_dict(getattr(trainer.model.config, "transitions", None))
         out, alone = {}, {}
         for name, test in tests.items():
-            encoded = encode_dataset(
-                test,
-                tokenizer,
-                fold_cfg.context,
-                fold_cfg.max_seq_length,
-                fold_cfg.context_separator,
-            )
+            encoded = encode_dataset(test, tokenizer, fold_cfg.inputs)
             p_cat, p_metric = predict_dataset(trainer, encoded)
             # Scored as the tagger tags: each report read in order (sectioncls.sequence).
             smoothed = smooth_groups(p_cat, test["doc_id"], test["unit_index"], transitions)

@@ -26,6 +26,7 @@ __all__ = [
     "PLACE_FIELDS",
     "RECORD_FIELDS",
     "ContextField",
+    "InputSpec",
     "field_text",
     "model_text",
     "position_word",
@@ -205,3 +206,49 @@ def model_text(
         if value:
             parts.append(spec.prefix + value)
     return str(record.get("text") or ""), sep.join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    """How a unit becomes the encoder's input: the context fields of the second segment, the
+    separator that joins them, and the length the pair is cut to.
+
+    The three always travel together, from the training config into the checkpoint's config
+    and back out to the tagger, the evaluation and the benchmarks; one object means no caller
+    can pair one model's fields with another's separator. `InputSpec.of` reads any config that
+    has the three attributes; a checkpoint from before `context_separator` reads " | "."""
+
+    context: tuple[str, ...]
+    max_seq_length: int = 128
+    separator: str = LEGACY_SEPARATOR
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "context", tuple(self.context))
+        unknown = [c for c in self.context if c not in CONTEXT_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown context field(s) {unknown}; choose from {CONTEXT_FIELDS}")
+        if self.separator not in (COMPACT_SEPARATOR, LEGACY_SEPARATOR):
+            raise ValueError(
+                f"separator must be {COMPACT_SEPARATOR!r} or {LEGACY_SEPARATOR!r}, "
+                f"not {self.separator!r}"
+            )
+
+    @classmethod
+    def of(cls, config: Any) -> InputSpec:
+        """From a `TrainConfig` or a checkpoint's `SectionClsConfig`."""
+        return cls(
+            tuple(config.context),
+            int(config.max_seq_length),
+            getattr(config, "context_separator", LEGACY_SEPARATOR),
+        )
+
+    @property
+    def place_fields(self) -> frozenset[str]:
+        """The fields that context dropout may blank: the unit's place, not its own words."""
+        return frozenset(c for c in self.context if c in PLACE_FIELDS)
+
+    def text(
+        self, record: Mapping[str, Any], drop: Callable[[str], bool] | None = None
+    ) -> tuple[str, str]:
+        """The (first, second) segment of one unit (`model_text` with this spec)."""
+        return model_text(record, self.context, drop, self.separator)

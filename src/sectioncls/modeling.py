@@ -19,7 +19,7 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedMode
 from transformers.utils import ModelOutput
 
 from .inputs import CONTEXT_FIELDS as _CONTEXT_REGISTRY
-from .inputs import LEGACY_SEPARATOR, model_text
+from .inputs import LEGACY_SEPARATOR, InputSpec
 
 __all__ = [
     "CHECKPOINT_FILES",
@@ -28,7 +28,6 @@ __all__ = [
     "SectionClsConfig",
     "SectionClsModel",
     "SectionClsOutput",
-    "build_inputs",
     "joint_loss",
     "tokenize_units",
     "write_checkpoint_marker",
@@ -49,30 +48,21 @@ METRIC_POOLING = ("mean", "max")
 CONTEXT_FIELDS = tuple(_CONTEXT_REGISTRY)
 
 
-def build_inputs(
-    unit: dict[str, Any], context: tuple[str, ...] | list[str], sep: str = LEGACY_SEPARATOR
-) -> tuple[str, str]:
-    """The (first, second) text segment for one unit (see `sectioncls.inputs.model_text`)."""
-    return model_text(unit, context, sep=sep)
-
-
 def tokenize_units(
     tokenizer,
     units,
-    context,
-    max_seq_length: int,
+    inputs: InputSpec,
     drop: Callable[[str], bool] | None = None,
-    sep: str = LEGACY_SEPARATOR,
 ):
     """Tokenise many units in one call (fast tokenizers batch in Rust): the unit first, its
     context second; the longer of the two is cut first when the pair is too long."""
-    pairs = [model_text(u, context, drop, sep) for u in units]
+    pairs = [inputs.text(u, drop) for u in units]
     seconds = [b for _, b in pairs]
     return tokenizer(
         [a for a, _ in pairs],
         seconds if any(seconds) else None,
         truncation="longest_first",
-        max_length=max_seq_length,
+        max_length=inputs.max_seq_length,
     )
 
 
@@ -147,6 +137,11 @@ class SectionClsConfig(PretrainedConfig):
         self.transitions = transitions
         self.id2label = dict(enumerate(self.categories))
         self.label2id = {c: i for i, c in enumerate(self.categories)}
+
+    @property
+    def inputs(self) -> InputSpec:
+        """What the model reads about a unit, as it was trained to."""
+        return InputSpec.of(self)
 
     def encoder_config(self) -> PretrainedConfig:
         enc = dict(self.encoder)

@@ -21,7 +21,7 @@ import torch
 
 from . import __version__
 from .errors import SectionClsError
-from .inputs import LEGACY_SEPARATOR, unit_records
+from .inputs import InputSpec, unit_records
 from .modeling import (
     CHECKPOINT_FILES,
     CHECKPOINT_FORMAT,
@@ -187,9 +187,8 @@ class ReportTagger:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.categories: list[str] = list(model.config.categories)
-        self.context: list[str] = list(model.config.context)
-        self.context_separator: str = getattr(model.config, "context_separator", LEGACY_SEPARATOR)
-        self.max_seq_length: int = int(model.config.max_seq_length)
+        # What the model reads about a unit, exactly as it was trained (`sectioncls.inputs`).
+        self.inputs: InputSpec = InputSpec.of(model.config)
         self.metric_threshold = metric_threshold
         self.name = name
         self.quantized = False
@@ -347,9 +346,7 @@ class ReportTagger:
         n = len(units)
         if n == 0:
             return np.zeros((0, len(self.categories)), np.float32), np.zeros(0, np.float32)
-        enc = tokenize_units(
-            self.tokenizer, units, self.context, self.max_seq_length, sep=self.context_separator
-        )
+        enc = tokenize_units(self.tokenizer, units, self.inputs)
         ids = enc["input_ids"]
         types = enc.get("token_type_ids")
         order = np.argsort([len(x) for x in ids], kind="stable")[::-1]

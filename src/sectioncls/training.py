@@ -28,8 +28,8 @@ from .errors import SectionClsError
 from .inputs import (
     COMPACT_SEPARATOR,
     LEGACY_SEPARATOR,
-    PLACE_FIELDS,
     RECORD_FIELDS,
+    InputSpec,
 )
 from .metrics import classification_figures, sigmoid, softmax
 from .modeling import (
@@ -151,6 +151,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.validate()
 
+    @property
+    def inputs(self) -> InputSpec:
+        """What the model will read about a unit (written into the checkpoint's config)."""
+        return InputSpec.of(self)
+
     def validate(self, source: str = "config") -> None:
         def bad(key: str, why: str) -> ConfigError:
             return ConfigError(f"{source}: `{key}` {why}")
@@ -266,15 +271,12 @@ class TrainResult:
 
 
 # ------------------------------------------------------------------------------ data
-def encode_dataset(
-    dataset, tokenizer, context: list[str], max_seq_length: int, sep: str = LEGACY_SEPARATOR
-):
+def encode_dataset(dataset, tokenizer, inputs: InputSpec):
     """Tokenise units with their context as a second segment; keeps labels when present."""
 
     def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
         rows = [{k: batch[k][i] for k in batch} for i in range(len(batch["text"]))]
-        enc = tokenize_units(tokenizer, rows, context, max_seq_length, sep=sep)
-        out = dict(enc)
+        out = dict(tokenize_units(tokenizer, rows, inputs))
         if "category" in batch:
             out["labels"] = list(batch["category"])
         if "metric" in batch:
@@ -293,23 +295,13 @@ class ContextCollator:
     context), so the training split stays raw and is tokenised here; dev and test splits come
     pre-tokenised and are only padded."""
 
-    def __init__(
-        self,
-        tokenizer,
-        context: list[str],
-        max_seq_length: int,
-        dropout: float = 0.0,
-        seed: int = 42,
-        sep: str = LEGACY_SEPARATOR,
-    ) -> None:
+    def __init__(self, tokenizer, inputs: InputSpec, dropout: float = 0.0, seed: int = 42) -> None:
         from transformers import DataCollatorWithPadding
 
         self.tokenizer = tokenizer
-        self.context = list(context)
-        self.sep = sep
-        self.max_seq_length = max_seq_length
+        self.inputs = inputs
         self.dropout = dropout
-        self.place = {c for c in self.context if c in PLACE_FIELDS}
+        self.place = inputs.place_fields
         self.rng = np.random.default_rng(seed)
         self.pad = DataCollatorWithPadding(tokenizer)
 
@@ -320,12 +312,7 @@ class ContextCollator:
         if "input_ids" in features[0]:
             return self.pad(features)
         enc = tokenize_units(
-            self.tokenizer,
-            features,
-            self.context,
-            self.max_seq_length,
-            drop=self._drop if self.dropout > 0 else None,
-            sep=self.sep,
+            self.tokenizer, features, self.inputs, drop=self._drop if self.dropout > 0 else None
         )
         rows = [{k: enc[k][i] for k in enc} for i in range(len(features))]
         for row, f in zip(rows, features, strict=True):
@@ -638,9 +625,7 @@ def train(
     # Their full-context token counts let the sampler batch similar lengths (less padding).
     train_ds = oversample_real(dataset["train"], cfg.real_oversampling)
     train_ds = train_ds.select_columns([*RECORD_FIELDS, "category", "metric"])
-    lengths = tokenize_units(
-        tokenizer, train_ds, cfg.context, cfg.max_seq_length, sep=cfg.context_separator
-    )["input_ids"]
+    lengths = tokenize_units(tokenizer, train_ds, cfg.inputs)["input_ids"]
     train_ds = train_ds.add_column("length", [len(x) for x in lengths])
     if cfg.distill_from:
         t_cat, t_met = teacher_probabilities(
@@ -649,13 +634,7 @@ def train(
         train_ds = train_ds.add_column(TEACHER_COLUMNS[0], t_cat.tolist())
         train_ds = train_ds.add_column(TEACHER_COLUMNS[1], t_met.tolist())
     has_dev = "dev" in dataset and len(dataset["dev"]) > 0
-    dev_ds = (
-        encode_dataset(
-            dataset["dev"], tokenizer, cfg.context, cfg.max_seq_length, cfg.context_separator
-        )
-        if has_dev
-        else None
-    )
+    dev_ds = encode_dataset(dataset["dev"], tokenizer, cfg.inputs) if has_dev else None
     work_dir = Path(f"{cfg.output_dir.rstrip('/')}.work")
     callbacks = []
     if has_dev and cfg.early_stopping_patience:
@@ -669,14 +648,7 @@ def train(
         train_dataset=train_ds,
         eval_dataset=dev_ds,
         processing_class=tokenizer,
-        data_collator=ContextCollator(
-            tokenizer,
-            cfg.context,
-            cfg.max_seq_length,
-            cfg.context_dropout,
-            cfg.seed,
-            sep=cfg.context_separator,
-        ),
+        data_collator=ContextCollator(tokenizer, cfg.inputs, cfg.context_dropout, cfg.seed),
         compute_metrics=_compute_metrics_fn(list(schema.categories)) if has_dev else None,
         callbacks=callbacks,
         class_weights=class_weights(
