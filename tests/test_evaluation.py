@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from sectioncls.data import load_dataset
-from sectioncls.evaluation import cross_validate, write_report
+from sectioncls.evaluation import cross_validate, merge_results, write_report
 from sectioncls.metrics import classification_figures, expected_calibration_error
 from sectioncls.training import TrainConfig
 from test_training import _UNITS, ls_task
@@ -67,6 +67,36 @@ def test_baselines_cross_validation_and_report_files(dataset, tmp_path):
         for r in rows
     )
     assert "| system |" in (tmp_path / "eval" / "results.md").read_text("utf-8")
+
+
+def test_runs_with_other_seeds_merge_into_one_cross_validation(dataset, tiny_bert_dir, tmp_path):
+    """`--seeds 1` then `--seeds 2` gives what `--seeds 1 2` gives: deterministic training on
+    the CPU, baselines from the first run only, every seed's pooled figures kept."""
+    cfg = _tiny_config(tiny_bert_dir, tmp_path)
+    kw = {"cfg": cfg, "progress": False, "held_out": ["doc1"]}
+    both = cross_validate(dataset, CATS, seeds=(1, 2), **kw)
+    merged = merge_results(
+        [
+            cross_validate(dataset, CATS, seeds=(1,), **kw),
+            cross_validate(dataset, CATS, seeds=(2,), **kw),
+        ]
+    )
+    assert merged["seeds"] == [1, 2]
+
+    def strip(rows):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+    assert strip(merged["folds"]) == strip(both["folds"])
+    for test, systems in both["tests"].items():
+        for name, summary in systems.items():
+            got = merged["tests"][test][name]
+            assert got["pooled_by_seed"] == summary["pooled_by_seed"]
+            assert got["pooled"] == summary["pooled"]
+            assert got["category_macro_f1"] == summary["category_macro_f1"]
+    with pytest.raises(ValueError, match="appears twice"):
+        merge_results([both, both])
+    with pytest.raises(ValueError, match="differ"):
+        merge_results([both, {**both, "seeds": [9], "categories": ["x"]}])
 
 
 def test_held_out_keeps_only_those_folds(dataset):

@@ -317,6 +317,19 @@ def test_int8_is_auto_only_without_bf16_and_with_cross_validated_evidence():
     assert choose_runtime(cpu=bf16, int8=close).dtype == "bfloat16"  # exact and faster there
     assert not choose_runtime(cpu=avx2, dtype="float32", int8=close).quantize  # asked exact
     assert not choose_runtime("onnx", cpu=avx2, onnx_available=True, int8=close).quantize
+    # With several seeds the evidence is their mean: one unit either way is not a verdict.
+    two = _cv_with_int8(0.995, 0.989, 0.990, 0.987)
+    per_seed = {
+        names[0]: {"42": (0.995, 0.990), "7": (0.995, 0.987)},
+        names[1]: {"42": (0.989, 0.987), "7": (0.995, 0.990)},
+    }
+    for name, seeds in per_seed.items():
+        two["systems"][name]["pooled_by_seed"] = {
+            k: {"category_macro_f1": m, "metric_f1": f} for k, (m, f) in seeds.items()
+        }
+    mean = Int8Evidence.from_cv(two, *names)
+    assert mean is not None and mean.seeds == 2 and mean.holds
+    assert mean.int8_macro_f1 == pytest.approx(0.992) and "mean of 2 seeds" in mean.describe()
 
 
 def test_auto_reads_the_checkpoints_int8_evidence(tiny_model, tmp_path, monkeypatch):

@@ -231,12 +231,15 @@ def _student_system(
     return run
 
 
+STUDENT = "distilled student"  # display name (prefix) of a student distilled in every fold
+
+
 def student_name(student_cfg) -> str:
     """Display name of the distilled student in tables."""
     layers = student_cfg.encoder_layers
     if not layers:
-        return "distilled student"
-    return f"distilled student ({layers} layer{'s' if layers > 1 else ''})"
+        return STUDENT
+    return f"{STUDENT} ({layers} layer{'s' if layers > 1 else ''})"
 
 
 # ----------------------------------------------------------------------------- folds
@@ -450,33 +453,30 @@ def cross_validate(
                                 f"macro-F1 {figs['category_macro_f1']:.3f}, metric F1 "
                                 f"{figs['metric_f1']:.3f}"
                             )
-                        if seed != seeds[0]:
-                            continue
                         pool = pooled.setdefault(
-                            (test_name, name), {"y": [], "p": [], "ym": [], "pm": []}
+                            (test_name, name, seed), {"y": [], "p": [], "ym": [], "pm": []}
                         )
                         pool["y"].extend(y_cat)
                         pool["p"].extend(np.asarray(p_cat).tolist())
                         pool["ym"].extend(y_metric)
                         pool["pm"].extend(np.asarray(p_metric).tolist())
-                        if report_errors:
+                        if report_errors and seed == seeds[0]:
                             errors.extend(
                                 _errors(test, categories, p_cat, p_metric, fold.name, test_name)
                             )
                 if on_fold:  # long runs: keep what is done so far
                     on_fold(rows)
+    by_seed: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for (test_name, name, seed), pool in pooled.items():
+        figs = score(pool["y"], np.asarray(pool["p"]), pool["ym"], pool["pm"])
+        by_seed.setdefault((test_name, name), {})[str(seed)] = figs
     tests: dict[str, dict[str, Any]] = {}
-    for (test_name, name), pool in pooled.items():
-        picked = [r for r in rows if r["system"] == name and r["test"] == test_name]
-        summary = {
-            key: {
-                "mean": float(np.mean([r[key] for r in picked])),
-                "std": float(np.std([r[key] for r in picked])),
-            }
-            for key in SUMMARY_KEYS
-        }
-        summary["pooled"] = score(pool["y"], np.asarray(pool["p"]), pool["ym"], pool["pm"])
-        summary["n_folds"] = len({r["held_out"] for r in picked})
+    for (test_name, name), figs in by_seed.items():
+        summary = _summary(rows, name, test_name)
+        # The tables pool the first seed's units (as before more seeds were run); every
+        # seed's pooled figures are kept for what should not rest on one seed (int8 evidence).
+        summary["pooled"] = figs[str(seeds[0])]
+        summary["pooled_by_seed"] = figs
         tests.setdefault(test_name, {})[name] = summary
     return {
         "categories": categories,
@@ -487,6 +487,77 @@ def cross_validate(
         "folds": rows,
         "errors": errors,
         "train_seconds_mean": float(np.mean(train_seconds)) if train_seconds else None,
+    }
+
+
+def _summary(rows: list[dict[str, Any]], name: str, test_name: str) -> dict[str, Any]:
+    """Mean and spread over the folds (and seeds) of one system on one test."""
+    picked = [r for r in rows if r["system"] == name and r["test"] == test_name]
+    out: dict[str, Any] = {
+        key: {
+            "mean": float(np.mean([r[key] for r in picked])),
+            "std": float(np.std([r[key] for r in picked])),
+        }
+        for key in SUMMARY_KEYS
+    }
+    out["n_folds"] = len({r["held_out"] for r in picked})
+    return out
+
+
+# Results that must agree for two runs to be one cross-validation with more seeds.
+_SAME_RUN = ("categories", "folds_kind", "config", "data", "student_config", "int8_kernels")
+
+
+def merge_results(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Runs of one cross-validation with different seeds, as one run with all the seeds.
+
+    Training on the CPU is deterministic given the seed, so `--seeds 42` then `--seeds 7` is
+    `--seeds 42 7` in two sittings: the result is what that run writes (baselines from the
+    first run only, as they are not rerun per seed; tables pooled over the first seed; errors
+    of the first seed; every seed's pooled figures in `pooled_by_seed`)."""
+    if len(runs) < 2:
+        raise ValueError("merge needs at least two results")
+    first = runs[0]
+    for run in runs[1:]:
+        differ = [k for k in _SAME_RUN if run.get(k) != first.get(k)]
+        if differ:
+            raise ValueError(f"not runs of one cross-validation: {', '.join(differ)} differ")
+    seeds = [s for run in runs for s in run["seeds"]]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"a seed appears twice: {seeds}")
+    trained = (MODEL, STUDENT)
+    rows = list(first["folds"])
+    for run in runs[1:]:
+        rows += [r for r in run["folds"] if r["system"].startswith(trained)]
+    tests: dict[str, dict[str, Any]] = {}
+    for test_name, systems in first["tests"].items():
+        for name, summary in systems.items():
+            merged = _summary(rows, name, test_name)
+            merged["pooled"] = summary["pooled"]
+            by_seed: dict[str, Any] = {}
+            for run in runs if name.startswith(trained) else runs[:1]:
+                other = run["tests"].get(test_name, {}).get(name)
+                if other is None:
+                    continue
+                by_seed.update(
+                    other.get("pooled_by_seed") or {str(run["seeds"][0]): other["pooled"]}
+                )
+            merged["pooled_by_seed"] = by_seed
+            tests.setdefault(test_name, {})[name] = merged
+    seconds = [
+        (run["train_seconds_mean"], sum(1 for r in run["folds"] if r["system"] == MODEL))
+        for run in runs
+        if run.get("train_seconds_mean")
+    ]
+    weight = sum(n for _, n in seconds)
+    out = {k: first[k] for k in first if k not in {"seeds", "systems", "tests", "folds"}}
+    return {
+        **out,
+        "seeds": seeds,
+        "systems": tests.get(AS_WRITTEN, {}),
+        "tests": tests,
+        "folds": rows,
+        "train_seconds_mean": sum(t * n for t, n in seconds) / weight if weight else None,
     }
 
 
