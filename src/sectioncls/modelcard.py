@@ -141,8 +141,10 @@ class ModelCardData:
 
 def _evaluation(card: ModelCardData) -> str:
     if card.cv:
+        seeds = ", ".join(str(s) for s in card.cv.get("seeds") or [])
+        over = f"folds and seeds ({seeds})" if seeds else "folds and seeds"
         text = (
-            "Leave-one-real-report-out cross-validation (mean ± std over folds and seeds; each "
+            f"Leave-one-real-report-out cross-validation (mean ± std over {over}; each "
             "fold trains on the other real reports and the written ones, and is scored on the "
             "held-out real report):\n\n" + results_table(card.cv)
         )
