@@ -160,7 +160,8 @@ def _model_system(
             fold_cfg, progress=progress, save=False, dataset=DatasetDict({"train": train_ds})
         )
         tokenizer = trainer.processing_class
-        transitions = Transitions.from_dict(getattr(trainer.model.config, "transitions", None))
+        chain = getattr(trainer.model.config, "transitions", None)
+        transitions = Transitions.from_dict(chain)
         out, alone = {}, {}
         for name, test in tests.items():
             encoded = encode_dataset(test, tokenizer, fold_cfg.inputs)
@@ -179,7 +180,7 @@ def _model_system(
         variants = {UNITS_ALONE: alone} if transitions is not None else {}
         if quantized:
             variants[INT8] = quantized
-        kept = transitions.to_dict() if transitions is not None else None
+        kept = chain if transitions is not None else None  # as the checkpoint stores it
         return SystemRun(out, result.train_seconds, variants, kept)
 
     return run
@@ -637,7 +638,7 @@ def write_report(
             for record in predictions:
                 line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
                 fh.write((line + "\n").encode("utf-8"))
-        written.append(out / "predictions.jsonl.gz")
+        written.append(path)
     with atomic_write(out / "results.json") as fh:
         json.dump(results, fh, ensure_ascii=False, indent=1)
     written.append(out / "results.json")

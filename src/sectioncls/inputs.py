@@ -226,7 +226,9 @@ class InputSpec:
         object.__setattr__(self, "context", tuple(self.context))
         unknown = [c for c in self.context if c not in CONTEXT_FIELDS]
         if unknown:
-            raise ValueError(f"unknown context field(s) {unknown}; choose from {CONTEXT_FIELDS}")
+            raise ValueError(
+                f"unknown context field(s) {unknown}; choose from {tuple(CONTEXT_FIELDS)}"
+            )
         if self.separator not in (COMPACT_SEPARATOR, LEGACY_SEPARATOR):
             raise ValueError(
                 f"separator must be {COMPACT_SEPARATOR!r} or {LEGACY_SEPARATOR!r}, "

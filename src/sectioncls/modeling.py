@@ -123,13 +123,12 @@ class SectionClsConfig(PretrainedConfig):
         self.encoder = dict(encoder or {})
         self.categories = list(categories)
         self.schema = schema
-        unknown = [c for c in context if c not in CONTEXT_FIELDS]
-        if unknown:
-            raise ValueError(f"unknown context field(s) {unknown}; choose from {CONTEXT_FIELDS}")
-        self.context = list(context)
-        # Checkpoints from before the key joined their fields with " | ": they still do.
-        self.context_separator = str(context_separator)
-        self.max_seq_length = int(max_seq_length)
+        # Checked as the tagger will read it; checkpoints from before `context_separator`
+        # joined their fields with " | ", and they still do.
+        inputs = InputSpec(tuple(context), int(max_seq_length), str(context_separator))
+        self.context = list(inputs.context)
+        self.context_separator = inputs.separator
+        self.max_seq_length = inputs.max_seq_length
         self.classifier_dropout = float(classifier_dropout)
         self.base_model = base_model
         # How categories follow each other along a report (`sectioncls.sequence`), fitted on
