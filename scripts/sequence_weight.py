@@ -45,10 +45,12 @@ def main() -> int:
     pools: dict[tuple[str, int], dict[float | None, dict[str, list]]] = defaultdict(
         lambda: defaultdict(lambda: {"y": [], "p": [], "ym": [], "pm": []})
     )
+    trained: set[float] = set()  # the weight each fold's model was trained with
     for r in alone:
         base = Transitions.from_dict(r["transitions"])
         if base is None:
             raise SystemExit(f"{args.predictions}: {r['held_out']} has no transitions")
+        trained.add(base.weight)
         probs = np.asarray(r["p_category"], dtype=np.float32)
         runs = {
             w: smooth_groups(
@@ -67,7 +69,8 @@ def main() -> int:
             pool["pm"] += r["p_metric"]
     weights = [*args.weights, None]
     head = " | ".join(f"weight {w:g}" for w in args.weights)
-    print(f"| held-out reports | seed | {head} | evaluation (weight {base.weight:g}) |")
+    as_trained = ", ".join(f"{w:g}" for w in sorted(trained))
+    print(f"| held-out reports | seed | {head} | evaluation (weight {as_trained}) |")
     print("|---|---|" + "---|" * len(weights))
     for (test, seed), by_weight in pools.items():
         cells = []
