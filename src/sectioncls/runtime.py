@@ -4,7 +4,8 @@ The fastest exact path depends on the processor, not on taste: bfloat16 halves t
 where the hardware has native bf16 dot products (AVX512-BF16 or AMX on x86, bf16-capable GPUs),
 and is several times *slower* than float32 where PyTorch has to emulate it (6.6x slower on an
 AVX2-only EPYC, issue #12). ONNX Runtime float32 gave the same labels as torch float32 and was
-faster on both CPU kinds measured (1.06x on AVX2 only, 1.5x with AVX-512). int8 is faster still
+faster on both AMD EPYCs measured (1.06x on AVX2 only, 1.5x with AVX-512; 0.85x on an Intel
+Xeon with AMX, where bf16 is taken first). int8 is faster still
 but changes a few labels, so `auto` takes it only where the float model has no fast exact path
 (a CPU without native bf16) *and* the checkpoint's own leave-one-report-out cross-validation
 scored its int8 copy within `INT8_TOLERANCE` of float32 (`Int8Evidence`, from the model card's
