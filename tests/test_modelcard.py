@@ -9,7 +9,13 @@ import json
 import os
 from pathlib import Path
 
-from sectioncls.modelcard import ModelCardData, library_versions, render_model_card
+from sectioncls.metrics import load_metrics
+from sectioncls.modelcard import (
+    ModelCardData,
+    library_versions,
+    pooled_table,
+    render_model_card,
+)
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "model_card.md"
 FIG = {"mean": 0.9, "std": 0.05}
@@ -87,3 +93,20 @@ def test_card_data_round_trips_through_json():
 def test_versions_name_the_libraries_that_shape_a_checkpoint():
     v = library_versions()
     assert {"python", "sectioncls", "torch", "transformers"} <= set(v)
+
+
+def test_pooled_table_has_no_f1_for_a_class_neither_labelled_nor_predicted():
+    """A plan-only set has no achievement: its F1 is "–", not a 0 that reads as a failure;
+    a class predicted but never labelled keeps its 0."""
+    cats = ["achievement", "problem", "plan", "other"]
+    figs = load_metrics().compute(
+        predictions=[2, 2, 3, 1],
+        references=[2, 2, 3, 3],
+        metric_predictions=[1, 0, 0, 0],
+        metric_references=[1, 0, 0, 0],
+        categories=cats,
+        details=True,
+    )
+    table = pooled_table({"categories": cats, "systems": {"m": {"pooled": figs}}})
+    assert table.splitlines()[2] == "| m | 0.556 | 0.750 | – | 0.000 | 1.000 | 0.667 | 1.000 | 4 |"
+    assert pooled_table({"systems": {}}) == ""

@@ -446,6 +446,61 @@ def test_cli_missing_model_exit_code_and_no_output(tmp_path, capsys):
     assert not out.exists()
 
 
+def _score_export(tmp_path: Path, docs: list[str]) -> Path:
+    tasks = [
+        ls_task(len(docs) * i + k + 1, doc, i, t, p, c, m)
+        for k, doc in enumerate(docs)
+        for i, (t, c, m, p) in enumerate(_UNITS)
+    ]
+    export = tmp_path / "labelled.json"
+    export.write_text(json.dumps(tasks, ensure_ascii=False), "utf-8")
+    return export
+
+
+def test_cli_score_leaves_out_reports_the_model_trained_on(tiny_model, tmp_path, capsys):
+    """`score` is a held-out figure: reports in the checkpoint's training data are left out
+    (doc0 trained tiny_model), unless asked for, and then the output says so."""
+    export = _score_export(tmp_path, ["doc0", "new1", "new2"])
+    out = tmp_path / "scored"
+    assert main(["score", str(export), "-m", str(tiny_model), "-o", str(out), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "left out 1 report(s) the model trained on (doc0)" in captured.err
+    assert "| fine-tuned tagger |" in captured.out and "not a held-out" not in captured.out
+    results = json.loads((out / "results.json").read_text("utf-8"))
+    assert results["folds_kind"] == ["new1", "new2"]
+    assert results["data"]["units"] == 2 * len(_UNITS)
+    assert results["seen_in_training"] == []
+    assert {"results.md", "errors.csv", "results.json"} <= {p.name for p in out.iterdir()}
+    pooled = results["systems"]["fine-tuned tagger"]["pooled"]
+    # The pooled accuracy and the errors file describe the same predictions.
+    wrong = sum(e["gold_category"] != e["pred_category"] for e in results["errors"])
+    assert wrong == round((1 - pooled["category_accuracy"]) * 2 * len(_UNITS))
+    assert {e["held_out"] for e in results["errors"]} <= {"new1", "new2"}
+    # The section rule is scored on the same units, beside the model.
+    assert "section rule + number regex" in results["systems"]
+    assert "All units pooled" in (out / "results.md").read_text("utf-8")
+
+    assert main(["score", str(export), "-m", str(tiny_model), "--include-seen", "--quiet"]) == 0
+    assert "not a held-out figure: the model trained on 1 of these" in capsys.readouterr().out
+
+
+def test_cli_score_refuses_a_score_on_training_reports_and_bad_inputs(tiny_model, tmp_path, capsys):
+    export = _score_export(tmp_path, ["doc0", "doc1"])
+    out = tmp_path / "scored"
+    assert main(["score", str(export), "-m", str(tiny_model), "-o", str(out)]) == 2
+    assert "trained on every report selected" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["score", str(export), "-m", str(tiny_model), "--reports", "w9"]) == 2
+    assert "matches --reports w9" in capsys.readouterr().err
+    assert main(["score", str(export), "-m", str(tmp_path / "none"), "-o", str(out)]) == 2
+    assert not out.exists()
+    empty = tmp_path / "empty.json"
+    empty.write_text("", "utf-8")
+    assert main(["score", str(empty), "-m", str(tiny_model), "-o", str(out)]) == 2
+    assert str(empty) in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_cli_shards_split_the_files(tiny_model, tmp_path):
     outs = []
     for i in range(2):

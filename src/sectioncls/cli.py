@@ -333,6 +333,87 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    """A trained checkpoint scored on labelled reports it did not train on (by default)."""
+    from datasets.utils.logging import disable_progress_bar
+    from tqdm.auto import tqdm
+    from transformers.utils import logging as hf_logging
+
+    from .data import load_dataset
+    from .evaluation import score_tagger, write_report
+    from .modelcard import pooled_table
+    from .runtime import cpu_info
+    from .schema import LabelSchema
+    from .tagger import check_checkpoint
+
+    disable_progress_bar()  # one bar over the units is enough
+    hf_logging.disable_progress_bar()
+    model_dir = check_checkpoint(args.model)
+    schema = LabelSchema.from_yaml(args.schema) if args.schema else LabelSchema.default()
+    dataset, build = load_dataset(args.annotations, schema)
+    print(build.summary(), file=sys.stderr)
+    ds = dataset["train"]
+    docs = sorted(set(ds["doc_id"]))
+    if args.reports:
+        docs = [d for d in docs if any(d.startswith(r) for r in args.reports)]
+        if not docs:
+            raise CLIError(
+                f"no report in {', '.join(args.annotations)} matches --reports "
+                f"{' '.join(args.reports)}"
+            )
+    seen = sorted(set(docs) & _train_reports(model_dir))
+    if seen and not args.include_seen:
+        docs = [d for d in docs if d not in seen]
+        print(
+            f"left out {len(seen)} report(s) the model trained on ({', '.join(seen[:5])}"
+            f"{' …' if len(seen) > 5 else ''}); --include-seen scores them too",
+            file=sys.stderr,
+        )
+        if not docs:
+            raise CLIError(
+                f"{args.model} trained on every report selected; a score on them says nothing "
+                "about new reports (add --include-seen to score them anyway)"
+            )
+    keep = set(docs)
+    ds = ds.filter(lambda r: r["doc_id"] in keep)
+    tagger = _load_tagger(
+        args.model, quantize=args.quantize, backend=args.backend, dtype=args.dtype, device="auto"
+    )
+    print(f"{cpu_info().describe()}\nruntime: {tagger.runtime.describe()}", file=sys.stderr)
+    bar = tqdm(
+        total=len(ds), desc="Scoring units", unit="unit", disable=args.quiet, file=sys.stderr
+    )
+    try:
+        results = score_tagger(
+            tagger, ds, list(schema.categories), batch_size=args.batch_size, progress=bar.update
+        )
+    except ValueError as exc:  # the model and the export disagree on the categories
+        raise CLIError(f"{args.model}: {exc}") from exc
+    finally:
+        bar.close()
+    results["model"] = str(args.model)
+    results["runtime"] = tagger.runtime.describe()
+    results["seen_in_training"] = seen if args.include_seen else []
+    results["data"] = {"units": len(ds), "reports": len(docs), "fingerprint": build.fingerprint()}
+    written = write_report(results, args.output) if args.output else []
+    print(pooled_table(results))
+    if results["seen_in_training"]:
+        print(f"\nnot a held-out figure: the model trained on {len(seen)} of these reports")
+    if written:
+        print("\nwrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    return 0
+
+
+def _train_reports(model_dir: Path) -> set[str]:
+    """The reports a checkpoint trained on (`metrics.json`), empty when it does not say."""
+    try:
+        metrics = json.loads((model_dir / "metrics.json").read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return set()
+    reports = metrics.get("train_reports") if isinstance(metrics, dict) else None
+    return {str(r) for r in reports} if isinstance(reports, list) else set()
+
+
 def _folds(args: argparse.Namespace, ds):
     """The evaluation design named by --folds (see `sectioncls.evaluation`)."""
     from .evaluation import group_folds, real_folds, transfer_fold
@@ -746,6 +827,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_config_flags(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "score",
+        help="score a trained model on labelled reports it did not train on",
+        description="Tag the units of Label Studio exports with a trained checkpoint and score "
+        "them against the labels: each report read in order (as `tag` reads), the same units "
+        "alone, and the section rule, per report and pooled. Reports the checkpoint trained on "
+        "(its metrics.json) are left out unless --include-seen.",
+    )
+    p.add_argument("annotations", nargs="+", metavar="EXPORT", help="Label Studio JSON exports")
+    p.add_argument("--model", "-m", default="checkpoints/sectioncls-default")
+    p.add_argument(
+        "--reports", nargs="+", metavar="DOC", help="only these reports (doc id prefixes)"
+    )
+    p.add_argument(
+        "--include-seen",
+        action="store_true",
+        help="also score reports the model trained on (the figures are then not held out)",
+    )
+    p.add_argument("--output", "-o", help="folder for results.json, results.md, errors.csv …")
+    p.add_argument("--schema", help="the label schema YAML of the export (default: the built-in)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="torch")
+    p.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="float32")
+    p.add_argument("--quantize", action="store_true", help="score the int8 model (CPU)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("tag", help="tag reports with a trained model")
     p.add_argument(

@@ -35,6 +35,7 @@ __all__ = [
     "group_folds",
     "real_folds",
     "rule_baseline",
+    "score_tagger",
     "tfidf_baseline",
     "transfer_fold",
     "write_report",
@@ -491,6 +492,60 @@ def cross_validate(
     }
 
 
+def score_tagger(
+    tagger,
+    dataset,
+    categories: list[str],
+    *,
+    batch_size: int = 64,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """A trained tagger (`ReportTagger`) scored on labelled reports, shaped as
+    `cross_validate`'s results so that `write_report` writes the same files.
+
+    Each report is read in order, as `tag` reads it; the same units read alone and the section
+    rule are scored beside it. Each report is one row ("held_out"), so the summary's mean ± std
+    is over reports and `pooled` is over all units. Nothing is trained here: whether these
+    reports are held out is the caller's to check (the checkpoint's `train_reports`)."""
+    from .sequence import smooth_groups
+
+    names = list(tagger.categories)
+    if sorted(names) != sorted(categories):
+        raise ValueError(f"the model's categories {names} are not the export's {list(categories)}")
+    cols = [names.index(c) for c in categories]  # model column order -> the export's
+    p_cat, p_metric = tagger.predict_units(list(dataset), batch_size=batch_size, progress=progress)
+    p_cat = p_cat[:, cols]
+    order = smooth_groups(p_cat, dataset["doc_id"], dataset["unit_index"], tagger.transitions)
+    runs = {MODEL: (order, p_metric)}
+    if tagger.transitions is not None and tagger.transitions.weight > 0:
+        runs[MODEL + UNITS_ALONE] = (p_cat, p_metric)
+    runs.update(rule_baseline(None, {AS_WRITTEN: dataset}, categories, 0).predictions)
+    runs[BASELINES[1].name] = runs.pop(AS_WRITTEN)
+    score = Scorer(categories)
+    docs = np.asarray(dataset["doc_id"])
+    y_cat, y_metric = list(dataset["category"]), list(dataset["metric"])
+    rows: list[dict[str, Any]] = []
+    systems: dict[str, Any] = {}
+    for name, (pc, pm) in runs.items():
+        pc, pm = np.asarray(pc), np.asarray(pm)
+        for doc in sorted(set(docs.tolist())):
+            at = np.flatnonzero(docs == doc)
+            figs = score([y_cat[i] for i in at], pc[at], [y_metric[i] for i in at], pm[at])
+            rows.append({"system": name, "held_out": doc, "test": AS_WRITTEN, **figs})
+        systems[name] = _summary(rows, name, AS_WRITTEN)
+        systems[name]["pooled"] = score(y_cat, pc, y_metric, pm)
+    return {
+        "categories": categories,
+        "seeds": [],
+        "folds_kind": sorted(set(docs.tolist())),
+        "systems": systems,
+        "tests": {AS_WRITTEN: systems},
+        "folds": rows,
+        "errors": _errors(dataset, categories, order, p_metric, "", AS_WRITTEN),
+        "train_seconds_mean": None,
+    }
+
+
 def _summary(rows: list[dict[str, Any]], name: str, test_name: str) -> dict[str, Any]:
     """Mean and spread over the folds (and seeds) of one system on one test."""
     picked = [r for r in rows if r["system"] == name and r["test"] == test_name]
@@ -599,7 +654,7 @@ def _errors(test_ds, categories, p_cat, p_metric, held_out, test_name) -> list[d
         if pred != gold or pred_m != row["metric"]:
             out.append(
                 {
-                    "held_out": held_out,
+                    "held_out": held_out or row["doc_id"],  # scoring a model: the report
                     "test": test_name,
                     "unit_index": row["unit_index"],
                     "text": row["text"],
@@ -626,7 +681,7 @@ def write_report(
     with `predictions` (`prediction_record`s) predictions.jsonl.gz, one test set a line."""
     import gzip
 
-    from .modelcard import results_table
+    from .modelcard import pooled_table, results_table
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -644,6 +699,10 @@ def write_report(
     written.append(out / "results.json")
     cats = results["categories"]
     lines = [results_table(results), ""]
+    pooled = pooled_table(results)
+    if pooled:
+        title = "All units pooled" + (" (the first seed)" if results.get("seeds") else "")
+        lines += [title, "", pooled, ""]
     for test_name, systems in (results.get("tests") or {}).items():
         if test_name == AS_WRITTEN:
             continue

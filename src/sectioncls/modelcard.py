@@ -64,6 +64,37 @@ def results_table(cv: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def pooled_table(results: dict[str, Any]) -> str:
+    """Markdown table of the figures over all units pooled, one row per system, with each
+    category's F1: a class that is rare per report (problem, plan) shows here, not in a mean."""
+    systems = {n: s["pooled"] for n, s in results.get("systems", {}).items() if "pooled" in s}
+    if not systems:
+        return ""
+    cats = list(results.get("categories") or next(iter(systems.values()))["per_class"])
+    lines = [
+        "| system | macro-F1 | accuracy | "
+        + " | ".join(f"{c} F1" for c in cats)
+        + " | metric F1 | units |",
+        "|---|---|---|" + "---|" * len(cats) + "---|---|",
+    ]
+    for name, p in systems.items():
+        per = p.get("per_class", {})
+        units = sum(per[c]["support"] for c in cats if c in per)
+        cm = p.get("confusion_matrix") or []
+        predicted = [sum(col) for col in zip(*cm, strict=True)] if cm else [1] * len(cats)
+        # A class neither in the labels nor predicted has no F1 (not 0): "–".
+        f1 = [
+            f"{per[c]['f1']:.3f}" if c in per and (per[c]["support"] or predicted[i]) else "–"
+            for i, c in enumerate(cats)
+        ]
+        lines.append(
+            f"| {name} | {p['category_macro_f1']:.3f} | {p['category_accuracy']:.3f} | "
+            + " | ".join(f1)
+            + f" | {p['metric_f1']:.3f} | {units} |"
+        )
+    return "\n".join(lines)
+
+
 @dataclass
 class ModelCardData:
     """Everything the card says, as data: filled during training, saved with the checkpoint."""
