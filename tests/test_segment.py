@@ -163,6 +163,23 @@ def test_closing_quote_after_stop_stays_with_sentence():
     assert texts(segment(text)) == ["他指出:“法治是最好的营商环境。”", "我们坚持这一理念。"]
 
 
+def test_a_note_closing_the_line_stays_with_its_item():
+    """工作要点 items end with who carries them out: (责任处室：…) is not a unit of its own,
+    while a line that is only a note stays one."""
+    text = (
+        "1. 强化经济运行调度。每季度报送分析报告1次。（责任处室：综合处）\n"
+        "2. 扩大有效投资。（牵头单位：投资处）下半年开工项目50个。\n"
+        "（此件主动公开）"
+    )
+    assert texts(segment(text)) == [
+        "1. 强化经济运行调度。",
+        "每季度报送分析报告1次。（责任处室：综合处）",
+        "2. 扩大有效投资。",
+        "（牵头单位：投资处）下半年开工项目50个。",
+        "（此件主动公开）",
+    ]
+
+
 def test_ellipsis_is_not_a_stop():
     assert texts(segment("开展调解、普法、援助……各项工作稳步推进。")) == [
         "开展调解、普法、援助……各项工作稳步推进。"

@@ -239,6 +239,11 @@ def _protected(line: str) -> list[int]:
     return depth
 
 
+# A bracketed note that closes a line after a sentence (责任单位, 牵头单位, 完成时限 in a
+# 工作要点) belongs to that sentence; a line that is only a note (（此件主动公开）) stays apart.
+_TRAILING_NOTE = re.compile(r"[ \t\u3000]*[（(][^（）()]{1,60}[）)][。.]?[ \t\u3000]*")
+
+
 def _sentence_ends(line: str) -> Iterator[int]:
     """Offsets (exclusive) in `line` where a sentence or an enumerated item ends."""
     depth = _protected(line)
@@ -262,6 +267,8 @@ def _sentence_ends(line: str) -> Iterator[int]:
             end = i + 1
         elif ch in "：:" and depth[i] == 0 and _ENUMERATOR.match(line, i + 1):
             end = i + 1  # "存在以下问题：一是…" — the lead-in is its own unit
+        if end > 0 and _TRAILING_NOTE.fullmatch(line, end):
+            end = -1  # "…1次。（责任处室：综合处）": the item's note, not a unit of its own
         if end > 0:
             yield end
             i = end
