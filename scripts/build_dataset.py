@@ -29,6 +29,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from sectioncls.data import parse_result
 from sectioncls.studio.client import StudioClient, StudioError
 from sectioncls.textio import doc_id_from_path, read_report
 
@@ -94,6 +95,8 @@ def main() -> int:
     adjudicated = sorted(worksheets.glob("*.adjudicated.jsonl"))
     if adjudicated:  # disagreements of the two passes, decided by a third reader
         sheets += [(p, second_user(client, "adjudicator"), True) for p in adjudicated]
+    metric_name = client.schema.metric.name
+    revised = 0
     for path, user, ground_truth in sheets:
         rows = read_worksheet(path)
         for row in tqdm(rows, desc=path.name, unit="unit", file=sys.stderr):
@@ -106,9 +109,17 @@ def main() -> int:
                     f"{path}: unit {key} text differs from the task; the "
                     "segmenter changed since this worksheet was written"
                 )
-            done_by = {a.get("completed_by") for a in task.get("annotations") or []}
-            if (user or me) in done_by:
-                continue  # idempotent: this annotator's label is already there
+            mine = [
+                a
+                for a in task.get("annotations") or []
+                if a.get("completed_by") == (user or me) and not a.get("was_cancelled")
+            ]
+            if mine:  # idempotent: this annotator's label is there; a revised one is updated
+                category, metric, _ = parse_result(mine[-1].get("result"), metric_name)
+                if (category, metric) != (row["category"], int(bool(row["metric"]))):
+                    client.relabel(int(mine[-1]["id"]), row["category"], bool(row["metric"]))
+                    revised += 1
+                continue
             client.annotate(
                 task["id"],
                 row["category"],
@@ -116,6 +127,8 @@ def main() -> int:
                 completed_by=user,
                 ground_truth=ground_truth,
             )
+    if revised:
+        print(f"updated {revised} annotation(s) whose worksheet label was revised", file=sys.stderr)
     pulled = client.pull(project, ROOT / output)
     print(f"wrote {pulled.path}: {pulled.n_tasks} tasks, {pulled.n_annotations} annotations")
     return 0

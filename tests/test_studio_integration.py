@@ -135,6 +135,25 @@ def test_repush_is_idempotent_and_updates_changed_units(client: StudioClient) ->
     assert after[("rep", 0)]["data"]["text"] == units[0].text  # annotated: left alone
 
 
+def test_a_revised_label_updates_the_annotation_in_place(
+    client: StudioClient, tmp_path: Path
+) -> None:
+    """A reader who revises a decision changes their annotation; the export then carries the
+    revision (one annotation, same id and author), not a second opinion of the same reader."""
+    title = _title("relabel")
+    text = REPORTS[0].read_text(encoding="utf-8")
+    res = client.push([("rel", text)], title)
+    task = _by_key(client.tasks(res.project_id))[("rel", 0)]
+    ann_id = client.annotate(task["id"], "achievement", False)
+    client.relabel(ann_id, "plan", True)
+    with pytest.raises(StudioError, match="unknown category"):
+        client.relabel(ann_id, "bogus", False)
+    exported = next(t for t in client.export(res.project_id) if t["data"]["unit_index"] == 0)
+    assert [a["id"] for a in exported["annotations"]] == [ann_id]
+    rows = build_rows([exported], LabelSchema.default()).rows
+    assert (rows[0]["category"], rows[0]["metric"]) == (2, 1)  # plan, metric yes
+
+
 def test_predictions_attach_with_score_and_uncertainty(client: StudioClient) -> None:
     title = _title("pred")
     res = client.push(REPORTS[3:4], title, predictions=FakePredictor())

@@ -253,7 +253,7 @@ def _check_export(data: Any, source: str) -> list[dict[str, Any]]:
 
 
 # ----------------------------------------------------------------------------- labels
-def _parse_result(result: list[Any], metric_name: str) -> tuple[str | None, int, list[str]]:
+def parse_result(result: list[Any], metric_name: str) -> tuple[str | None, int, list[str]]:
     """(category or None, metric 0/1, unknown metric choices) from one annotation's result."""
     category: str | None = None
     metric = 0
@@ -293,7 +293,7 @@ def task_labels(
             if counts is not None:
                 counts.n_cancelled += 1
             continue
-        category, metric, bad = _parse_result(ann.get("result") or [], schema.metric.name)
+        category, metric, bad = parse_result(ann.get("result") or [], schema.metric.name)
         unknown.extend(bad)
         if category is None:
             if counts is not None:

@@ -683,6 +683,25 @@ class StudioClient:
             ann = self.ls.annotations.create(id=int(task_id), **kwargs)
         return int(ann.id)
 
+    def relabel(self, annotation_id: int, category: str, metric: bool) -> None:
+        """Change an existing annotation's labels in place (a reader revising a decision): the
+        annotation keeps its id and author, and its `updated_at` says when it changed."""
+        if category not in self.schema.category2id:
+            raise StudioError(
+                f"unknown category {category!r}; expected one of {list(self.schema.categories)}"
+            )
+        result: list[dict[str, Any]] = [
+            {"from_name": CATEGORY_CONTROL, "to_name": "text", "type": "choices",
+             "value": {"choices": [category]}}
+        ]  # fmt: skip
+        if metric:
+            result.append(
+                {"from_name": self.schema.metric.name, "to_name": "text", "type": "choices",
+                 "value": {"choices": [METRIC_CHOICE]}}
+            )  # fmt: skip
+        with self._api(f"updating annotation {annotation_id}"):
+            self.ls.annotations.update(id=int(annotation_id), result=result)
+
     # ------------------------------------------------------------------ export
     def connect_model(self, project_id: int, url: str, *, title: str = "sectioncls") -> int:
         """Attach a model server (ML backend) to a project; Label Studio validates it by
