@@ -5,7 +5,10 @@ Studio.
   worksheets in annotations/worksheets/;
 - `--set synthetic` (annotations/synthetic.json): the written reports in
   annotations/synthetic/reports, worksheets in annotations/synthetic/worksheets/, every task
-  marked `source: synthetic` so that no reported real figure can include them.
+  marked `source: synthetic` so that no reported real figure can include them;
+- `--set heldout` (annotations/heldout.json): written reports that no model trains on
+  (annotations/heldout/), marked `source: synthetic` and `split: heldout`, for scoring each
+  new model on reports it never saw.
 
 1. push the reports (one task per unit) into the project;
 2. enter each annotator's decisions through the annotation API — annotator 1 (the token's user)
@@ -17,7 +20,7 @@ Studio.
 
 Needs a running server (`sectioncls studio serve`). Tasks are matched on doc id + unit index and
 the unit text is checked, so a worksheet that no longer fits the segmenter is an error.
-Run: .venv/bin/python scripts/build_dataset.py --set real|synthetic
+Run: .venv/bin/python scripts/build_dataset.py --set real|synthetic|heldout
 """
 
 from __future__ import annotations
@@ -49,6 +52,14 @@ SETS = {
         "annotations/synthetic/worksheets",
         "annotations/synthetic.json",
         {"source": "synthetic"},
+    ),
+    # Written too, but never trained on: each new model is scored on it (`sectioncls score`).
+    "heldout": (
+        "heldout-written",
+        "annotations/heldout/reports",
+        "annotations/heldout/worksheets",
+        "annotations/heldout.json",
+        {"source": "synthetic", "split": "heldout"},
     ),
 }
 

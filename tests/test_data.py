@@ -171,6 +171,18 @@ def test_same_unit_in_two_exports_is_merged(tmp_path: Path) -> None:
         build_rows(load_annotations([a, c]), SCHEMA)
 
 
+def test_held_out_exports_are_refused_for_training_only(tmp_path: Path) -> None:
+    """Reports kept to score models on must never reach a training set by a config edit."""
+    t = task(1, 0, ann("plan", who=1))
+    t["data"]["split"] = "heldout"
+    held = write(tmp_path, "heldout.json", [t])
+    assert len(load_annotations([held])) == 1  # scoring reads it
+    with pytest.raises(AnnotationError, match=r"heldout\.json: holds reports kept out of"):
+        load_annotations([held], for_training=True)
+    with pytest.raises(AnnotationError, match="sectioncls score"):
+        load_dataset([held], SCHEMA, for_training=True)
+
+
 # ----------------------------------------------------------------------------- loading
 def test_load_annotations_errors(tmp_path: Path) -> None:
     with pytest.raises(AnnotationError, match=r"not found.*studio pull"):

@@ -147,6 +147,17 @@ def test_train_end_to_end_and_round_trip(tiny_bert_dir, export_file, tmp_path):
     assert torch.equal(model(x).category_logits, model2(x).category_logits)
 
 
+def test_training_refuses_the_held_out_export(tiny_bert_dir, export_file, tmp_path):
+    tasks = json.loads(Path(export_file).read_text("utf-8"))
+    for t in tasks:
+        t["data"]["split"] = "heldout"
+    held = tmp_path / "heldout.json"
+    held.write_text(json.dumps(tasks, ensure_ascii=False), "utf-8")
+    with pytest.raises(AnnotationError, match="kept out of training"):
+        train(tiny_config(tiny_bert_dir, held, tmp_path / "model"), progress=False)
+    assert not (tmp_path / "model").exists()
+
+
 def test_resume_continues_from_last_checkpoint(tiny_bert_dir, export_file, tmp_path):
     out = tmp_path / "model"
     cfg = tiny_config(tiny_bert_dir, export_file, out, epochs=1)

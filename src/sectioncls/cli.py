@@ -290,7 +290,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     cfg = _load_train_config(args)
     schema = cfg.load_schema()
-    dataset, build = load_dataset(cfg.annotation_files(), schema, mappings=cfg.export_mappings())
+    dataset, build = load_dataset(
+        cfg.annotation_files(), schema, mappings=cfg.export_mappings(), for_training=True
+    )
     print(build.summary(), file=sys.stderr)
     folds = _folds(args, dataset["train"])
     student = None

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from datasets import Dataset, DatasetDict, Features
 
 __all__ = [
+    "HELD_OUT",
     "AgreementResult",
     "AnnotationError",
     "BuildResult",
@@ -182,13 +183,20 @@ class ExportMapping:
         return item
 
 
+HELD_OUT = "heldout"  # `split` of tasks kept for scoring models (annotations/heldout.json)
+
+
 def load_annotations(
     paths: PathLike | Sequence[PathLike],
     mappings: dict[str, ExportMapping] | None = None,
     metric_name: str = "metric",
+    *,
+    for_training: bool = False,
 ) -> list[dict[str, Any]]:
     """Read one or more Label Studio JSON exports into one task list (merged later by unit).
-    `mappings` (export path -> ExportMapping) reads exports of projects made elsewhere."""
+    `mappings` (export path -> ExportMapping) reads exports of projects made elsewhere.
+    `for_training` refuses an export of held-out reports (`split: heldout`): a model that has
+    seen them can no longer be scored on them."""
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     if not paths:
@@ -218,7 +226,13 @@ def load_annotations(
                 str(p),
                 metric_name,
             )
-        tasks.extend(_check_export(data, str(p)))
+        checked = _check_export(data, str(p))
+        if for_training and any(t["data"].get("split") == HELD_OUT for t in checked):
+            raise AnnotationError(
+                f"{p}: holds reports kept out of training (split: {HELD_OUT}) to score models "
+                "on reports they never saw; score with it (`sectioncls score`), do not train on it"
+            )
+        tasks.extend(checked)
     return tasks
 
 
@@ -468,13 +482,15 @@ def load_dataset(
     on_tie: TieMode = "skip",
     dev_reports: Iterable[str] | None = None,
     mappings: dict[str, ExportMapping] | None = None,
+    for_training: bool = False,
 ) -> tuple[DatasetDict, BuildResult]:
     """Exports → DatasetDict ('train', plus 'dev' when `dev_reports` is given) and the report of
-    what was left out."""
+    what was left out. `for_training` refuses held-out exports (`load_annotations`)."""
     from datasets import DatasetDict
 
     metric_name = (schema or LabelSchema.default()).metric.name
-    result = build_rows(load_annotations(paths, mappings, metric_name), schema, on_tie=on_tie)
+    tasks = load_annotations(paths, mappings, metric_name, for_training=for_training)
+    result = build_rows(tasks, schema, on_tie=on_tie)
     ds = to_dataset(result, schema)
     if dev_reports is None:
         return DatasetDict({"train": ds}), result

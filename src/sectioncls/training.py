@@ -614,6 +614,7 @@ def train(
             schema,
             dev_reports=cfg.dev_reports or None,
             mappings=cfg.export_mappings(),
+            for_training=True,
         )
     if len(dataset["train"]) == 0:
         raise AnnotationError("the training split has no labelled units")
