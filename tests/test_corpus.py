@@ -70,3 +70,26 @@ def test_catalog_describes_every_written_report(synthetic):
 def test_second_pass_covers_fifteen_percent(synthetic):
     doubled = [t for t in synthetic if len(t["annotations"]) >= 2]
     assert len(doubled) >= 0.15 * len(synthetic)
+
+
+def test_held_out_set_is_apart_and_fits_the_segmenter(synthetic):
+    """The held-out written reports: marked, disjoint from every training report, in step with
+    the segmenter, with their own catalog and second pass."""
+    held = _tasks("heldout.json")
+    assert {(t["data"].get("source"), t["data"].get("split")) for t in held} == {
+        ("synthetic", "heldout")
+    }
+    docs = {t["data"]["doc_id"] for t in held}
+    trained = {t["data"]["doc_id"] for t in synthetic + _tasks("reports.json")}
+    assert docs and not docs & trained
+    folder = ROOT / "annotations" / "heldout"
+    assert docs == {p.stem for p in (folder / "reports").glob("*.txt")}
+    by_doc: dict[str, dict[int, str]] = {}
+    for t in held:
+        by_doc.setdefault(t["data"]["doc_id"], {})[int(t["data"]["unit_index"])] = t["data"]["text"]
+    for doc, texts in by_doc.items():
+        units = segment(read_report(folder / "reports" / f"{doc}.txt"))
+        assert [u.text for u in units] == [texts[i] for i in range(len(units))], doc
+    rows = list(csv.DictReader((folder / "catalog.csv").open(encoding="utf-8")))
+    assert {r["doc_id"] for r in rows} == docs
+    assert sum(len(t["annotations"]) >= 2 for t in held) >= 0.15 * len(held)
