@@ -12,7 +12,7 @@ STUDIO_STAMP := $(STUDIO_VENV)/.installed-stamp
 EXAMPLE := examples/reports/000_9ab697e020cfd5b9.txt
 OUT := outputs
 
-.PHONY: setup base model student bench-student demo test test-fast lint studio-env browser eval bench bench-avx2 clean
+.PHONY: setup base model student bench-student demo test test-fast lint studio-env browser eval heldout bench bench-avx2 clean
 
 setup: $(STAMP)
 
@@ -73,6 +73,10 @@ lint: setup
 # table; about 95 minutes on 2 CPU cores, one seed: `--seeds 42`).
 eval: base
 	FBGEMM_ENABLE_INSTRUCTIONS=AVX2 $(CLI) evaluate --config configs/train-default.yaml --seeds 42 7 --int8 --output $(OUT)/eval
+
+# The default model on the held-out written reports it never trained on (README "Results").
+heldout: model
+	$(CLI) score annotations/heldout.json --model $(MODEL) --output $(OUT)/heldout
 
 bench: model
 	$(PY) scripts/bench_tagger.py --model $(MODEL) --baseline-units 150
