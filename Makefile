@@ -32,7 +32,7 @@ $(BASE)/sectioncls_base.json: $(STAMP) $(wildcard examples/reports/*.txt) $(wild
 # The default tagger, trained from the committed Label Studio export when missing.
 model: $(MODEL)/sectioncls.json
 $(MODEL)/sectioncls.json: | $(BASE)/sectioncls_base.json
-	@echo "Training the default model (13-15 minutes on 2 CPU cores)..."
+	@echo "Training the default model (15-22 minutes on 2 CPU cores, by CPU: see the README)..."
 	time $(CLI) train --config configs/train-default.yaml --cv-results docs/results/cv-results.json
 
 demo: model
