@@ -408,11 +408,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def _train_reports(model_dir: Path) -> set[str]:
     """The reports a checkpoint trained on (`metrics.json`), empty when it does not say."""
-    try:
-        metrics = json.loads((model_dir / "metrics.json").read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return set()
-    reports = metrics.get("train_reports") if isinstance(metrics, dict) else None
+    from .tagger import checkpoint_metrics
+
+    reports = checkpoint_metrics(model_dir).get("train_reports")
     return {str(r) for r in reports} if isinstance(reports, list) else set()
 
 

@@ -519,25 +519,25 @@ def score_tagger(
     runs = {MODEL: (order, p_metric)}
     if tagger.transitions is not None and tagger.transitions.weight > 0:
         runs[MODEL + UNITS_ALONE] = (p_cat, p_metric)
-    runs.update(rule_baseline(None, {AS_WRITTEN: dataset}, categories, 0).predictions)
-    runs[BASELINES[1].name] = runs.pop(AS_WRITTEN)
+    rule = BASELINES[1]  # the section rule: needs no training
+    runs[rule.name] = rule.run(None, {AS_WRITTEN: dataset}, categories, 0).predictions[AS_WRITTEN]
     score = Scorer(categories)
     docs = np.asarray(dataset["doc_id"])
-    y_cat, y_metric = list(dataset["category"]), list(dataset["metric"])
+    by_doc = {doc: np.flatnonzero(docs == doc) for doc in sorted(set(docs.tolist()))}
+    y_cat, y_metric = np.asarray(dataset["category"]), np.asarray(dataset["metric"])
     rows: list[dict[str, Any]] = []
     systems: dict[str, Any] = {}
     for name, (pc, pm) in runs.items():
         pc, pm = np.asarray(pc), np.asarray(pm)
-        for doc in sorted(set(docs.tolist())):
-            at = np.flatnonzero(docs == doc)
-            figs = score([y_cat[i] for i in at], pc[at], [y_metric[i] for i in at], pm[at])
+        for doc, at in by_doc.items():
+            figs = score(y_cat[at], pc[at], y_metric[at], pm[at])
             rows.append({"system": name, "held_out": doc, "test": AS_WRITTEN, **figs})
         systems[name] = _summary(rows, name, AS_WRITTEN)
         systems[name]["pooled"] = score(y_cat, pc, y_metric, pm)
     return {
         "categories": categories,
         "seeds": [],
-        "folds_kind": sorted(set(docs.tolist())),
+        "folds_kind": list(by_doc),
         "systems": systems,
         "tests": {AS_WRITTEN: systems},
         "folds": rows,

@@ -442,17 +442,23 @@ class ReportTagger:
         )
 
 
+def checkpoint_metrics(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A checkpoint's `metrics.json` (training reports, cross-validation), {} when unreadable:
+    what it holds is evidence for choices, never required to load the model."""
+    try:
+        metrics = json.loads((Path(path) / "metrics.json").read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
+
+
 def int8_evidence(path: str | os.PathLike[str]) -> Int8Evidence | None:
     """The checkpoint's cross-validated float32 and int8 figures (`metrics.json`, written when
     it was trained with `--cv-results` from `sectioncls evaluate --int8`), or None."""
     from .evaluation import INT8, MODEL
 
-    try:
-        metrics = json.loads((Path(path) / "metrics.json").read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return Int8Evidence.from_cv(metrics.get("cv") if isinstance(metrics, dict) else None,
-                                MODEL, MODEL + INT8)  # fmt: skip
+    cv = checkpoint_metrics(path).get("cv")
+    return Int8Evidence.from_cv(cv, MODEL, MODEL + INT8)
 
 
 def _infer_parts(units: Sequence[TaggedUnit]) -> None:

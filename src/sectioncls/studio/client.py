@@ -657,21 +657,7 @@ class StudioClient:
         """Post one annotation for a task; returns its id. It is the token's user's unless
         `completed_by` names another user id (entering a second annotator's labels by hand,
         as Community Edition has no overlap queue). A cancelled (skipped) one has no result."""
-        if category not in self.schema.category2id and not was_cancelled:
-            raise StudioError(
-                f"unknown category {category!r}; expected one of {list(self.schema.categories)}"
-            )
-        result: list[dict[str, Any]] = []
-        if not was_cancelled:
-            result.append(
-                {"from_name": CATEGORY_CONTROL, "to_name": "text", "type": "choices",
-                 "value": {"choices": [category]}}
-            )  # fmt: skip
-            if metric:
-                result.append(
-                    {"from_name": self.schema.metric.name, "to_name": "text", "type": "choices",
-                     "value": {"choices": [METRIC_CHOICE]}}
-                )  # fmt: skip
+        result = [] if was_cancelled else self._result(category, metric)
         kwargs: dict[str, Any] = {"result": result, "ground_truth": ground_truth}
         if lead_time is not None:
             kwargs["lead_time"] = float(lead_time)
@@ -686,6 +672,12 @@ class StudioClient:
     def relabel(self, annotation_id: int, category: str, metric: bool) -> None:
         """Change an existing annotation's labels in place (a reader revising a decision): the
         annotation keeps its id and author, and its `updated_at` says when it changed."""
+        result = self._result(category, metric)
+        with self._api(f"updating annotation {annotation_id}"):
+            self.ls.annotations.update(id=int(annotation_id), result=result)
+
+    def _result(self, category: str, metric: bool) -> list[dict[str, Any]]:
+        """An annotation's result in this project's label config; unknown categories refused."""
         if category not in self.schema.category2id:
             raise StudioError(
                 f"unknown category {category!r}; expected one of {list(self.schema.categories)}"
@@ -699,8 +691,7 @@ class StudioClient:
                 {"from_name": self.schema.metric.name, "to_name": "text", "type": "choices",
                  "value": {"choices": [METRIC_CHOICE]}}
             )  # fmt: skip
-        with self._api(f"updating annotation {annotation_id}"):
-            self.ls.annotations.update(id=int(annotation_id), result=result)
+        return result
 
     # ------------------------------------------------------------------ export
     def connect_model(self, project_id: int, url: str, *, title: str = "sectioncls") -> int:
