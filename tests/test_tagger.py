@@ -8,6 +8,8 @@ import io
 import json
 import shutil
 import subprocess
+import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -176,7 +178,7 @@ def test_onnx_backend_agrees_with_torch(tiny_model, tagger, tmp_path):
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
     onnx = ReportTagger.from_pretrained(model, backend="onnx")
-    graph = model / "onnx" / "model.onnx"
+    graph = model / "onnx" / "model_ort.onnx"
     assert onnx.backend == "onnx" and graph.is_file()
     assert not list(graph.parent.glob("*.tmp"))  # written atomically
     texts = [p.read_text("utf-8") for p in REPORTS]
@@ -188,8 +190,48 @@ def test_onnx_backend_agrees_with_torch(tiny_model, tagger, tmp_path):
     # The graph is reused, not exported again; int8 is a second graph beside it.
     mtime = graph.stat().st_mtime_ns
     q = ReportTagger.from_pretrained(model, backend="onnx", quantize=True)
-    assert graph.stat().st_mtime_ns == mtime and (model / "onnx" / "model_int8.onnx").is_file()
+    assert graph.stat().st_mtime_ns == mtime and (model / "onnx" / "model_ort_int8.onnx").is_file()
     assert q.quantized and q.tag(texts[3]).units
+
+
+def test_onnx_graph_is_fused_and_checked(tiny_model, tmp_path):
+    # The exported graph carries ONNX Runtime's fused operators, one Attention per layer, and
+    # its int8 copy quantises that attention (QAttention), which is where int8 gains most.
+    onnx_lib = pytest.importorskip("onnx")
+    from sectioncls.onnx_backend import onnx_path
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("onnx"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fusion that falls back warns; here it must not
+        ReportTagger.from_pretrained(model, backend="onnx", quantize=True)
+
+    def ops(quantize: bool) -> dict[str, int]:
+        graph = onnx_lib.load(str(onnx_path(model, quantize))).graph
+        return Counter(n.op_type for n in graph.node)
+
+    layers = ReportTagger.from_pretrained(model).model.encoder.config.num_hidden_layers
+    assert ops(False)["Attention"] == layers and ops(False)["SkipLayerNormalization"] > 0
+    assert ops(True)["QAttention"] == layers
+
+
+def test_onnx_fusion_that_fails_keeps_the_exported_graph(tiny_model, tmp_path, monkeypatch):
+    pytest.importorskip("onnx")
+    from sectioncls.onnx_backend import fuse_for_ort, onnx_path
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    ReportTagger.from_pretrained(model, backend="onnx")
+    graph = onnx_path(model)
+    before = graph.read_bytes()
+
+    def broken(model, *args, **kwargs):
+        raise RuntimeError("no pattern fits")
+
+    monkeypatch.setattr("onnxscript.rewriter.ort_fusions.optimize_for_ort", broken)
+    with pytest.warns(UserWarning, match="left unfused.*no pattern fits"):
+        assert fuse_for_ort(graph) == {}
+    assert graph.read_bytes() == before and not list(graph.parent.glob("*.fused"))
 
 
 def test_max_metric_pooling_batches_and_exports_like_torch(tiny_max_model, tmp_path):
@@ -421,7 +463,7 @@ def test_cli_export_onnx_and_tag_with_it(tiny_model, tmp_path, capsys):
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
     assert main(["export-onnx", "--model", str(model)]) == 0
-    assert capsys.readouterr().out.strip() == str(model / "onnx" / "model.onnx")
+    assert capsys.readouterr().out.strip() == str(model / "onnx" / "model_ort.onnx")
     out = tmp_path / "tags.jsonl"
     args = [str(REPORTS[3]), "--model", str(model), "--backend", "onnx", "-o", str(out)]
     assert main(["tag", *args, "--quiet"]) == 0

@@ -1,8 +1,10 @@
-"""ONNX Runtime backend for the tagger: export a checkpoint once, then run it faster on CPU.
+"""ONNX Runtime backend for the tagger: export a checkpoint once, then run it on CPU.
 
-On 2 CPU cores ONNX Runtime's fused attention and GEMM kernels run the same encoder about twice
-as fast as eager PyTorch with identical predictions (`scripts/bench_tagger.py` measures both
-speed and agreement). The exported graphs live next to the weights, in `<checkpoint>/onnx/`.
+The exported graph is rewritten into ONNX Runtime's fused transformer operators (Attention,
+SkipLayerNormalization, BiasGelu) by onnxscript's maintained fusion rules, checked against the
+unfused graph, and only then kept; quantised to int8, the fused attention becomes QAttention.
+Whether this beats torch depends on the CPU: `scripts/bench_tagger.py` measures speed and
+agreement side by side. The graphs live next to the weights, in `<checkpoint>/onnx/`.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import torch
 
 from .textio import atomic_path
 
-__all__ = ["ONNX_DIR", "OnnxRunner", "export_onnx", "onnx_path"]
+__all__ = ["ONNX_DIR", "OnnxRunner", "export_onnx", "fuse_for_ort", "onnx_path"]
 
 ONNX_DIR = "onnx"
-_FILES = {False: "model.onnx", True: "model_int8.onnx"}
+# Named for the fused graphs: a checkpoint exported before fusion (model.onnx) is exported
+# again rather than silently run on its slower graph.
+_FILES = {False: "model_ort.onnx", True: "model_ort_int8.onnx"}
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _INSTALL = "install the ONNX extra: pip install 'sectioncls[onnx]'"
 
@@ -49,47 +53,112 @@ def _require() -> None:
         raise ImportError(f"the ONNX backend needs {exc.name}: {_INSTALL}") from exc
 
 
+def _example() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    # A padded example: traced with an all-ones mask, the exporter may specialise the
+    # attention mask away and the graph then gives wrong answers on padded batches. Varied
+    # ids (all below 100, inside any vocabulary) make it a real check of a fused graph.
+    ids = torch.arange(32, dtype=torch.long).reshape(2, 16) * 7 % 97 + 1
+    mask = torch.ones_like(ids)
+    mask[1, 9:] = 0
+    return ids, mask, torch.zeros_like(ids)
+
+
+def _outputs(path: Path, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = {i.name for i in session.get_inputs()}
+    return session.run(None, {k: v for k, v in feed.items() if k in names})
+
+
+def fuse_for_ort(path: str | os.PathLike[str], *, atol: float = 1e-4) -> dict[str, int]:
+    """Rewrite an exported graph in place into ONNX Runtime's fused operators; return the counts.
+
+    ONNX Runtime fuses only a few patterns of a torch.export graph by itself; onnxscript's
+    rules turn each layer's attention into one `Attention` op (and the residual layer norms and
+    GELUs into theirs), which is what lets the int8 quantiser emit `QAttention`. The fused
+    graph must give the unfused graph's outputs on a padded batch within `atol`; if the rules
+    do not apply to an encoder or the check fails, the graph is left as exported (empty dict).
+    """
+    import onnx_ir as ir
+    import onnxscript.optimizer
+    from onnxscript.rewriter.ort_fusions import optimize_for_ort
+
+    path = Path(path)
+    fused = path.with_name(path.name + ".fused")
+    try:
+        model, counts = optimize_for_ort(ir.load(path))
+        # Fold the packed Q/K/V weights into initialisers (they are larger than the default
+        # folding limits), so the fused graph carries constants the quantiser can read.
+        onnxscript.optimizer.optimize(model, input_size_limit=1 << 26, output_size_limit=1 << 26)
+        for node in model.graph:
+            sizes = node.attributes.get("qkv_hidden_sizes")
+            # Equal Q/K/V sizes are Attention's default; spelled out they stop the int8
+            # quantiser from producing QAttention.
+            if node.op_type == "Attention" and sizes is not None and len(set(sizes.value)) == 1:
+                del node.attributes["qkv_hidden_sizes"]
+        ir.save(model, fused)
+        feed = {k: v.numpy() for k, v in zip(_INPUTS, _example(), strict=True)}
+        before, after = _outputs(path, feed), _outputs(fused, feed)
+        same = all(np.allclose(a, b, atol=atol) for a, b in zip(before, after, strict=True))
+    except Exception as exc:  # a rule that does not fit this encoder: keep the graph as exported
+        warnings.warn(f"ONNX graph left unfused ({type(exc).__name__}: {exc})", stacklevel=2)
+        same = False
+    else:
+        if not same:
+            warnings.warn("ONNX graph left unfused: the fusion changed its outputs", stacklevel=2)
+    if same:
+        os.replace(fused, path)
+    fused.unlink(missing_ok=True)
+    if not same:
+        return {}
+    return {k: v for k, v in counts.items() if v}
+
+
 def export_onnx(
     model: torch.nn.Module, checkpoint: str | os.PathLike[str], *, quantize: bool = False
 ) -> Path:
     """Export `model` (a float `SectionClsModel`) into `<checkpoint>/onnx/`, atomically.
 
-    With `quantize`, the float graph is also written and then quantised to int8 weights by
-    ONNX Runtime's dynamic quantiser. Returns the path of the requested graph.
+    The float graph is fused for ONNX Runtime (`fuse_for_ort`). With `quantize`, it is also
+    written and then quantised to int8 weights by ONNX Runtime's dynamic quantiser. Returns
+    the path of the requested graph.
     """
     _require()
     target = onnx_path(checkpoint, quantize)
     float_path = onnx_path(checkpoint, False)
     if not float_path.is_file():
-        # A padded example: traced with an all-ones mask, the exporter may specialise the
-        # attention mask away and the graph then gives wrong answers on padded batches.
-        ids = torch.full((2, 16), 5, dtype=torch.long)
-        mask = torch.ones_like(ids)
-        mask[1, 9:] = 0
         batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence", max=4096)
         wrapped = _Probabilities(model.eval())
-        with (
-            atomic_path(float_path) as tmp,
-            torch.inference_mode(False),
-            warnings.catch_warnings(),
-        ):
-            warnings.simplefilter("ignore")  # the exporter's deprecation chatter, not ours
-            torch.onnx.export(
-                wrapped,
-                (ids, mask, torch.zeros_like(ids)),
-                str(tmp),
-                dynamo=True,
-                external_data=False,
-                input_names=list(_INPUTS),
-                output_names=["category_probs", "metric_probs"],
-                dynamic_shapes=tuple({0: batch, 1: seq} for _ in _INPUTS),
-                verbose=False,
-            )
+        with atomic_path(float_path) as tmp:
+            with torch.inference_mode(False), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the exporter's deprecation chatter, not ours
+                torch.onnx.export(
+                    wrapped,
+                    _example(),
+                    str(tmp),
+                    dynamo=True,
+                    external_data=False,
+                    input_names=list(_INPUTS),
+                    output_names=["category_probs", "metric_probs"],
+                    dynamic_shapes=tuple({0: batch, 1: seq} for _ in _INPUTS),
+                    verbose=False,
+                )
+            fuse_for_ort(tmp)
     if quantize and not target.is_file():
+        import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         with atomic_path(target) as tmp:
-            quantize_dynamic(str(float_path), str(tmp), weight_type=QuantType.QInt8)
+            quantize_dynamic(
+                str(float_path),
+                str(tmp),
+                weight_type=QuantType.QInt8,
+                # The fused operators are outside ONNX's type inference: their outputs are float.
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+            )
     return target
 
 
