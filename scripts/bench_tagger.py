@@ -4,7 +4,8 @@ Both use the same checkpoint and the same units (every unit of the example repor
 to fill about 20 seconds); the pipeline baseline is what a user would write first: one
 `pipeline("text-classification")` call per unit on the encoder and category head. Also
 measures bfloat16, int8 dynamic quantisation and ONNX Runtime (float32 and int8), each with
-its agreement with the float model; the ONNX graphs are exported into <model>/onnx/ on first use.
+its agreement with the float model; the ONNX graphs are exported into <model>/onnx/ on first use
+(fused; `--onnx-unfused` adds the graphs as exported, the fusion's baseline).
 Run: .venv/bin/python scripts/bench_tagger.py --model checkpoints/sectioncls-default
 """
 
@@ -105,6 +106,38 @@ def _what(tagger: ReportTagger) -> str:
     return f"{rt.backend} {'int8' if rt.quantize else rt.dtype}"
 
 
+def _unfused_rows(model: str, texts: list[str], reports, batch_size: int) -> list[tuple]:
+    """ONNX Runtime on the graph as torch exports it: the baseline of the fusion."""
+    import tempfile
+
+    from sectioncls.onnx_backend import export_onnx
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for quantize in (False, True):
+            other = ReportTagger.from_pretrained(model, backend="torch", dtype="float32")
+            export_onnx(other.model, tmp, quantize=quantize, fuse=False)
+            other.use_onnx(tmp, quantize=quantize)
+            name = f"ONNX Runtime {'int8' if quantize else 'float32'}, unfused graph"
+            rows.append(_row(name, other, texts, reports, batch_size))
+    return rows
+
+
+def _row(name: str, other: ReportTagger, texts: list[str], reports, batch_size: int) -> tuple:
+    """Time `other` over the texts (after a warm-up) and its agreement with `reports`."""
+    other.tag_many(texts[:1])  # warm-up
+    o_reports, t_o = timed(lambda: other.tag_many(texts, batch_size=batch_size))
+    pairs = [
+        (a, b)
+        for r, o in zip(reports, o_reports, strict=True)
+        for a, b in zip(r.units, o.units, strict=True)
+    ]
+    cat = np.mean([a.category == b.category for a, b in pairs])
+    met = np.mean([a.metric == b.metric for a, b in pairs])
+    n = len(pairs)
+    return (name, n, t_o, n / t_o, f"{cat:.1%} cat / {met:.1%} metric")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="checkpoints/sectioncls-default")
@@ -118,6 +151,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--skip-onnx", action="store_true", help="without the ONNX extra")
+    ap.add_argument(
+        "--onnx-unfused",
+        action="store_true",
+        help="also time ONNX Runtime on the graph as exported, before fusion (exported into a "
+        "temporary folder), to show what the fusion gives",
+    )
     ap.add_argument(
         "--student",
         help="a smaller checkpoint (configs/train-student.yaml) timed beside the model, its "
@@ -187,16 +226,9 @@ def main() -> None:
         if args.skip_onnx and backend == "onnx":
             continue
         other = ReportTagger.from_pretrained(model, **kwargs)  # exports onnx/ if missing
-        other.tag_many(texts[:1])  # warm-up
-        o_reports, t_o = timed(lambda o=other: o.tag_many(texts, batch_size=args.batch_size))
-        pairs = [
-            (a, b)
-            for r, o in zip(reports, o_reports, strict=True)
-            for a, b in zip(r.units, o.units, strict=True)
-        ]
-        cat = np.mean([a.category == b.category for a, b in pairs])
-        met = np.mean([a.metric == b.metric for a, b in pairs])
-        rows.append((name, n, t_o, n / t_o, f"{cat:.1%} cat / {met:.1%} metric"))
+        rows.append(_row(name, other, texts, reports, args.batch_size))
+    if args.onnx_unfused and not args.skip_onnx:
+        rows += _unfused_rows(args.model, texts, reports, args.batch_size)
 
     print(f"\n{'system':<38}{'units':>7}{'seconds':>9}{'units/s':>9}{'× baseline':>12}  agreement")
     for name, k, t, rate, agree in rows:

@@ -391,6 +391,51 @@ def test_auto_reads_the_checkpoints_int8_evidence(tiny_model, tmp_path, monkeypa
     assert not ReportTagger.from_pretrained(model, device="cpu").quantized
 
 
+def test_auto_prefers_onnx_int8_only_on_its_own_evidence(tiny_model, tmp_path, monkeypatch):
+    # ONNX Runtime's int8 (fused, QAttention) is the faster int8, but its labels are not
+    # torch's: `auto` takes it only where the cross-validation scored it, and a read-only
+    # checkpoint that cannot hold its graph falls back to what torch's own evidence allows.
+    pytest.importorskip("onnxruntime")
+    avx2 = CpuInfo("AMD EPYC", frozenset({"avx2", "fma"}))
+    monkeypatch.setattr("sectioncls.runtime.cpu_info", lambda: avx2)
+    cv = _cv_with_int8(0.99, 0.99, 0.98, 0.979)
+    cv["systems"]["fine-tuned tagger, int8 (ONNX Runtime)"] = cv["systems"].pop(
+        "fine-tuned tagger, int8"
+    )
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("onnx"))
+    (model / "metrics.json").write_text(json.dumps({"cv": cv}), "utf-8")
+    tagger = ReportTagger.from_pretrained(model, device="cpu")
+    assert (tagger.backend, tagger.quantized) == ("onnx", True)
+    assert "ONNX Runtime int8 scored within" in tagger.runtime.reason
+    assert (model / "onnx" / "model_ort_int8.onnx").is_file()
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only file system")
+
+    readonly = tmp_path / "ro"
+    shutil.copytree(model, readonly, ignore=shutil.ignore_patterns("onnx"))
+    monkeypatch.setattr("sectioncls.tagger.export_onnx", refuse)
+    fallback = ReportTagger.from_pretrained(readonly, device="cpu")
+    assert fallback.runtime.backend == "torch" and not fallback.runtime.quantize
+    assert "read-only" in fallback.runtime.reason
+
+
+def test_runtime_prefers_evidenced_onnx_int8_over_torch_int8():
+    from sectioncls.runtime import Int8Evidence
+
+    avx2 = CpuInfo("AMD EPYC", frozenset({"avx2", "fma"}))
+    close, far = Int8Evidence(0.99, 0.99, 0.98, 0.98), Int8Evidence(0.99, 0.95, 0.98, 0.98)
+    both = choose_runtime(cpu=avx2, onnx_available=True, int8=close, onnx_int8=close)
+    assert (both.backend, both.quantize) == ("onnx", True)
+    only_torch = choose_runtime(cpu=avx2, onnx_available=True, int8=close, onnx_int8=far)
+    assert (only_torch.backend, only_torch.quantize) == ("torch", True)
+    no_ort = choose_runtime(cpu=avx2, onnx_available=False, int8=far, onnx_int8=close)
+    assert (no_ort.backend, no_ort.quantize) == ("torch", False)
+    asked_torch = choose_runtime("torch", cpu=avx2, onnx_available=True, onnx_int8=close)
+    assert not asked_torch.quantize
+
+
 def test_a_onednn_cap_takes_native_bf16_away(monkeypatch):
     from sectioncls.runtime import _capped
 

@@ -317,13 +317,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     results["config"] = cfg.to_dict()
     if args.int8:
-        from .runtime import cpu_info
+        from .runtime import cpu_info, onnx_installed
 
         # int8 products differ with the kernels (AVX2 saturates 16-bit sums, VNNI does not).
         results["int8_kernels"] = {
             "cpu": cpu_info().describe(),
             "FBGEMM_ENABLE_INSTRUCTIONS": os.environ.get("FBGEMM_ENABLE_INSTRUCTIONS", ""),
         }
+        if onnx_installed():  # its int8 is 7-bit weights: the same sums on AVX2 and VNNI
+            from importlib.metadata import version
+
+            results["int8_kernels"]["onnxruntime"] = version("onnxruntime")
     results["data"] = {"units": len(build.rows), "fingerprint": build.fingerprint()}
     if student is not None:
         results["student_config"] = student.to_dict()
@@ -793,8 +797,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--int8",
         action="store_true",
-        help="also score each fold's model quantised to int8 (torch, CPU; set "
-        "FBGEMM_ENABLE_INSTRUCTIONS=AVX2 for an AVX2-only CPU's arithmetic)",
+        help="also score each fold's model quantised to int8: torch's (CPU; set "
+        "FBGEMM_ENABLE_INSTRUCTIONS=AVX2 for an AVX2-only CPU's arithmetic) and, with the onnx "
+        "extra, ONNX Runtime's fused graph",
     )
     p.add_argument(
         "--held-out",

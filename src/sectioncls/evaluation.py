@@ -134,6 +134,9 @@ UNITS_ALONE = ", units alone"  # the same model without reading the report in or
 # The same model with int8 dynamic quantisation (torch, CPU), read in order as the tagger reads:
 # what `quantize=True` (and `auto` on a CPU without native bf16) gives up, fold by fold.
 INT8 = ", int8"
+# The same weights through ONNX Runtime's int8 graph (fused, QAttention), scored where the onnx
+# extra is installed: the other int8 that `auto` may take, so it needs its own evidence.
+INT8_ORT = ", int8 (ONNX Runtime)"
 BASELINES: tuple[System, ...] = (
     System("TF-IDF char n-gram + LR", tfidf_baseline),
     System("section rule + number regex", rule_baseline),
@@ -179,8 +182,7 @@ def _model_system(
             keep["teacher"] = teacher
         shutil.rmtree(Path(trainer.args.output_dir), ignore_errors=True)
         variants = {UNITS_ALONE: alone} if transitions is not None else {}
-        if quantized:
-            variants[INT8] = quantized
+        variants.update(quantized)
         kept = chain if transitions is not None else None  # as the checkpoint stores it
         return SystemRun(out, result.train_seconds, variants, kept)
 
@@ -188,21 +190,30 @@ def _model_system(
 
 
 def _int8_predictions(model, tokenizer, tests: dict[str, Any], transitions) -> dict[str, Any]:
-    """Each test set read by an int8 copy of `model`, as `ReportTagger(quantize=True)` reads."""
+    """Each test set read by the int8 copies of `model`, as `ReportTagger(quantize=True)` reads:
+    torch's dynamic int8 (key INT8) and, with the onnx extra, ONNX Runtime's (INT8_ORT)."""
     import copy
+    import tempfile
 
+    from .runtime import onnx_installed
     from .sequence import smooth_groups
     from .tagger import ReportTagger
 
-    tagger = ReportTagger(copy.deepcopy(model).to("cpu").float(), tokenizer).quantize()
-    out = {}
-    for name, test in tests.items():
-        p_cat, p_metric = tagger.predict_units(list(test), batch_size=64)
-        out[name] = (
-            smooth_groups(p_cat, test["doc_id"], test["unit_index"], transitions),
-            p_metric,
-        )
-    return out
+    def read(tagger: ReportTagger) -> dict[str, Any]:
+        out = {}
+        for name, test in tests.items():
+            p_cat, p_metric = tagger.predict_units(list(test), batch_size=64)
+            groups = smooth_groups(p_cat, test["doc_id"], test["unit_index"], transitions)
+            out[name] = (groups, p_metric)
+        return out
+
+    float_model = copy.deepcopy(model).to("cpu").float()
+    variants = {INT8: read(ReportTagger(copy.deepcopy(float_model), tokenizer).quantize())}
+    if onnx_installed():
+        with tempfile.TemporaryDirectory(prefix="sectioncls-onnx-") as tmp:
+            tagger = ReportTagger(float_model, tokenizer).use_onnx(tmp, quantize=True)
+            variants[INT8_ORT] = read(tagger)
+    return variants
 
 
 def _student_system(

@@ -8,8 +8,9 @@ faster on both AMD EPYCs measured (1.06x on AVX2 only, 1.5x with AVX-512; 0.85x 
 Xeon with AMX, where bf16 is taken first). int8 is faster still
 but changes a few labels, so `auto` takes it only where the float model has no fast exact path
 (a CPU without native bf16) *and* the checkpoint's own leave-one-report-out cross-validation
-scored its int8 copy within `INT8_TOLERANCE` of float32 (`Int8Evidence`, from the model card's
-`metrics.json`); `quantize=True` asks for int8 anywhere, `dtype="float32"` refuses it.
+scored that int8 copy within `INT8_TOLERANCE` of float32 (`Int8Evidence`, from the model card's
+`metrics.json`): ONNX Runtime's fused int8 where it has that evidence, else torch's.
+`quantize=True` asks for int8 anywhere, `dtype="float32"` refuses it.
 
 `choose_runtime` turns `backend="auto"` / `dtype="auto"` into a concrete choice with the reason,
 which the tagger keeps (`ReportTagger.runtime`, its repr, `sectioncls tag -v`, the bench).
@@ -185,7 +186,8 @@ class Int8Evidence:
         )
 
 
-def _onnx_available() -> bool:
+def onnx_installed() -> bool:
+    """Whether the onnx extra (ONNX Runtime) is installed."""
     return importlib.util.find_spec("onnxruntime") is not None
 
 
@@ -200,13 +202,15 @@ def choose_runtime(
     cuda_bf16: bool | None = None,
     cuda_available: bool | None = None,
     int8: Int8Evidence | None = None,
+    onnx_int8: Int8Evidence | None = None,
 ) -> Runtime:
     """Resolve "auto" for this machine; explicit values are kept (and checked for clashes).
 
     `device` None or "auto" means the GPU when torch sees one (as SetFit and
     sentence-transformers do), unless ONNX Runtime or int8 is asked for: both run on the CPU.
     `cpu`, `onnx_available`, `cuda_bf16` and `cuda_available` default to what this machine
-    has; tests pass them. `int8` is the checkpoint's cross-validated int8 figures, if any.
+    has; tests pass them. `int8` and `onnx_int8` are the checkpoint's cross-validated figures
+    for torch's and ONNX Runtime's int8, if any.
     """
     if backend not in (AUTO, *BACKENDS):
         raise ValueError(f"backend must be one of {(AUTO, *BACKENDS)}, not {backend!r}")
@@ -224,7 +228,7 @@ def choose_runtime(
     if dtype == "bfloat16" and (quantize or backend == "onnx"):
         raise ValueError("dtype='bfloat16' is for the torch backend without quantize")
     cpu = cpu or cpu_info()
-    onnx_ok = _onnx_available() if onnx_available is None else onnx_available
+    onnx_ok = onnx_installed() if onnx_available is None else onnx_available
     if backend == "onnx" and not onnx_ok:
         raise ImportError("backend='onnx' needs ONNX Runtime: pip install 'sectioncls[onnx]'")
 
@@ -267,9 +271,21 @@ def choose_runtime(
                 "torch", "bfloat16", False, device, f"the CPU has native bf16 ({native})"
             )
         dtype = "float32"
+        if backend in (AUTO, "onnx") and onnx_ok and onnx_int8 is not None and onnx_int8.holds:
+            # The fused graph's int8 (QAttention) was the fastest int8 measured: 141-158
+            # units/s against torch int8's 134-137 on an Intel Xeon (README, Speed).
+            return Runtime(
+                "onnx",
+                "float32",
+                True,
+                device,
+                f"no native bf16 on this CPU; ONNX Runtime int8 scored within {INT8_TOLERANCE} "
+                f"of float32 in this checkpoint's cross-validation ({onnx_int8.describe()})",
+            )
         if backend in (AUTO, "torch") and int8 is not None and int8.holds:
-            # torch's int8 beat ONNX Runtime's on the AVX2-only EPYC (130.8 vs 121.3 units/s),
-            # and it is the int8 that the cross-validation scored.
+            # Without evidence for ONNX Runtime's int8 (cross-validations before it was
+            # scored), torch's: it beat the unfused ONNX int8 on the AVX2-only EPYC (130.8 vs
+            # 121.3 units/s).
             return Runtime(
                 "torch",
                 "float32",

@@ -236,12 +236,17 @@ class ReportTagger:
         installed, else torch float32 (float32 on GPUs too, measured faster there for this
         small encoder); `tagger.runtime.reason` says which and why.
         `backend="onnx"` exports the graph into `<path>/onnx/` when it is missing; `quantize`
-        picks int8. On a CPU without native bf16, `auto` takes int8 only when the checkpoint's
-        own cross-validation scored it within 0.005 of float32 (`sectioncls.runtime`).
+        picks int8. On a CPU without native bf16, `auto` takes an int8 (ONNX Runtime's, else
+        torch's) only when the checkpoint's own cross-validation scored that int8 within 0.005
+        of float32 (`sectioncls.runtime`).
         """
         auto_backend = backend == AUTO
-        evidence = int8_evidence(path) if dtype == AUTO and not quantize else None
-        choice = choose_runtime(backend, dtype, quantize=quantize, device=device, int8=evidence)
+        weigh = dtype == AUTO and not quantize
+        evidence = {
+            "int8": int8_evidence(path) if weigh else None,
+            "onnx_int8": int8_evidence(path, "onnx") if weigh else None,
+        }
+        choice = choose_runtime(backend, dtype, quantize=quantize, device=device, **evidence)
         if num_threads:
             torch.set_num_threads(num_threads)
         model, tokenizer = load_checkpoint(path)
@@ -259,12 +264,14 @@ class ReportTagger:
             except CheckpointError:
                 if not auto_backend:
                     raise
-                # Chosen, not asked for: a read-only checkpoint without a graph runs on torch.
+                # Chosen, not asked for: a read-only checkpoint without a graph runs on torch,
+                # as chosen where ONNX Runtime is missing (torch int8 only on its own evidence).
+                fallback = choose_runtime(
+                    AUTO, dtype, quantize=quantize, device=device, onnx_available=False, **evidence
+                )
                 choice = replace(
-                    choice,
-                    backend="torch",
-                    reason=choice.reason + "; no ONNX graph and the "
-                    "checkpoint is read-only, so torch",
+                    fallback,
+                    reason=fallback.reason + "; no ONNX graph and the checkpoint is read-only",
                 )
         if choice.backend == "torch" and choice.quantize:
             tagger.quantize()
@@ -452,13 +459,14 @@ def checkpoint_metrics(path: str | os.PathLike[str]) -> dict[str, Any]:
     return metrics if isinstance(metrics, dict) else {}
 
 
-def int8_evidence(path: str | os.PathLike[str]) -> Int8Evidence | None:
-    """The checkpoint's cross-validated float32 and int8 figures (`metrics.json`, written when
-    it was trained with `--cv-results` from `sectioncls evaluate --int8`), or None."""
-    from .evaluation import INT8, MODEL
+def int8_evidence(path: str | os.PathLike[str], backend: str = "torch") -> Int8Evidence | None:
+    """The checkpoint's cross-validated float32 and int8 figures for `backend`'s int8 (torch or
+    onnx; `metrics.json`, written when it was trained with `--cv-results` from `sectioncls
+    evaluate --int8`), or None."""
+    from .evaluation import INT8, INT8_ORT, MODEL
 
     cv = checkpoint_metrics(path).get("cv")
-    return Int8Evidence.from_cv(cv, MODEL, MODEL + INT8)
+    return Int8Evidence.from_cv(cv, MODEL, MODEL + (INT8_ORT if backend == "onnx" else INT8))
 
 
 def _infer_parts(units: Sequence[TaggedUnit]) -> None:
