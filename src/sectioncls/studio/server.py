@@ -229,10 +229,11 @@ def ensure_template(
     home: str | os.PathLike[str] | None = None,
     *,
     venv: str | os.PathLike[str] | None = None,
-    timeout: float = 300.0,
+    timeout: float = 900.0,
 ) -> Path:
     """A migrated, user-less data dir made once with `label-studio init --quiet`; copies of it
-    start in seconds instead of ~30 s of migrations."""
+    start in seconds instead of ~30 s of migrations. The timeout only catches a hang: on 2
+    cores shared with a training run the migrations took over 300 s."""
     h = Path(home) if home is not None else default_home()
     template = h / f"template-{LABEL_STUDIO_VERSION}"
     if (template / DB_FILE).exists():
