@@ -69,8 +69,9 @@ lint: setup
 	$(VENV)/bin/ruff check src tests scripts
 	$(VENV)/bin/ruff format --check src tests scripts
 
-# Leave-one-report-out cross-validation of the model and both baselines, two seeds (README
-# table; about 95 minutes on 2 CPU cores, one seed: `--seeds 42`).
+# Leave-one-report-out cross-validation of the model and both baselines, two seeds, with both
+# int8 paths `auto` may take scored beside the float model (torch's on FBGEMM's AVX2 kernels,
+# ONNX Runtime's fused graph); README table; about 95 minutes a seed on 2 CPU cores.
 eval: base
 	FBGEMM_ENABLE_INSTRUCTIONS=AVX2 $(CLI) evaluate --config configs/train-default.yaml --seeds 42 7 --int8 --output $(OUT)/eval
 
