@@ -19,7 +19,7 @@ import torch
 from sectioncls import ReportTagger
 from sectioncls.cli import main
 from sectioncls.render import report_html
-from sectioncls.runtime import CpuInfo, choose_runtime
+from sectioncls.runtime import CpuInfo, Int8Evidence, choose_runtime
 from sectioncls.tagger import CheckpointError
 from sectioncls.training import TrainConfig, train
 from test_training import _UNITS, ls_task
@@ -312,8 +312,11 @@ def test_runtime_choice_per_machine():
     assert "slower" in choose_runtime(dtype="bfloat16", cpu=avx2).reason
     assert choose_runtime("torch", cpu=bf16).dtype == "bfloat16"
     assert choose_runtime("onnx", cpu=bf16, onnx_available=True).dtype == "float32"
-    # int8 only when asked, on ONNX Runtime where it is installed.
+    # int8 only when asked: torch's, ONNX Runtime's only on its own cross-validated evidence.
     q = choose_runtime(quantize=True, cpu=bf16, onnx_available=True)
+    assert (q.backend, q.quantize) == ("torch", True)
+    evidence = Int8Evidence(0.99, 0.99, 0.98, 0.98)
+    q = choose_runtime(quantize=True, cpu=bf16, onnx_available=True, onnx_int8=evidence)
     assert (q.backend, q.quantize) == ("onnx", True)
     # GPUs: float32, measured faster than bf16 for this small encoder on an H200.
     gpu = choose_runtime(device="cuda", cuda_bf16=True, cpu=avx2)

@@ -241,7 +241,7 @@ class ReportTagger:
         of float32 (`sectioncls.runtime`).
         """
         auto_backend = backend == AUTO
-        weigh = dtype == AUTO and not quantize
+        weigh = dtype == AUTO
         evidence = {
             "int8": int8_evidence(path) if weigh else None,
             "onnx_int8": int8_evidence(path, "onnx") if weigh else None,
