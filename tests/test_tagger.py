@@ -168,6 +168,17 @@ def test_checkpoint_format_is_checked(tiny_model, tmp_path):
     assert main(["tag", str(REPORTS[0]), "-m", str(newer), "--quiet"]) == 2
 
 
+def _read_only_copy(model: Path, dest: Path, monkeypatch) -> Path:
+    """A copy of `model` without its ONNX graphs, where no graph can be written."""
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only file system")
+
+    shutil.copytree(model, dest, ignore=shutil.ignore_patterns("onnx"))
+    monkeypatch.setattr("sectioncls.tagger.export_onnx", refuse)
+    return dest
+
+
 def test_quantized_tagger_runs(tiny_model):
     q = ReportTagger.from_pretrained(tiny_model, quantize=True, backend="torch")
     report = q.tag(REPORTS[3].read_text("utf-8"))
@@ -282,12 +293,7 @@ def test_auto_takes_the_fastest_exact_path_and_says_why(tiny_model, tmp_path, mo
 
     # A checkpoint where no ONNX graph can be written: "auto" falls back to torch instead of
     # failing, an explicit backend="onnx" keeps the clear error.
-    def refuse(*args, **kwargs):
-        raise PermissionError("read-only file system")
-
-    copy = tmp_path / "ro"
-    shutil.copytree(tiny_model, copy, ignore=shutil.ignore_patterns("onnx"))
-    monkeypatch.setattr("sectioncls.tagger.export_onnx", refuse)
+    copy = _read_only_copy(tiny_model, tmp_path / "ro", monkeypatch)
     fallback = ReportTagger.from_pretrained(copy, dtype="float32")
     assert fallback.runtime.backend == "torch" and fallback.tag("一、总体情况").units
     if expect.backend == "onnx" or choose_runtime(dtype="float32").backend == "onnx":
@@ -413,12 +419,7 @@ def test_auto_prefers_onnx_int8_only_on_its_own_evidence(tiny_model, tmp_path, m
     assert "ONNX Runtime int8 scored within" in tagger.runtime.reason
     assert (model / "onnx" / "model_ort_int8.onnx").is_file()
 
-    def refuse(*args, **kwargs):
-        raise PermissionError("read-only file system")
-
-    readonly = tmp_path / "ro"
-    shutil.copytree(model, readonly, ignore=shutil.ignore_patterns("onnx"))
-    monkeypatch.setattr("sectioncls.tagger.export_onnx", refuse)
+    readonly = _read_only_copy(model, tmp_path / "ro", monkeypatch)
     fallback = ReportTagger.from_pretrained(readonly, device="cpu")
     assert fallback.runtime.backend == "torch" and not fallback.runtime.quantize
     assert "read-only" in fallback.runtime.reason
