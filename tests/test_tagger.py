@@ -201,7 +201,8 @@ def test_onnx_backend_agrees_with_torch(tiny_model, tagger, tmp_path):
     # The graph is reused, not exported again; int8 is a second graph beside it.
     mtime = graph.stat().st_mtime_ns
     q = ReportTagger.from_pretrained(model, backend="onnx", quantize=True)
-    assert graph.stat().st_mtime_ns == mtime and (model / "onnx" / "model_ort_int8.onnx").is_file()
+    assert graph.stat().st_mtime_ns == mtime
+    assert (model / "onnx" / "model_ort_int8_per_channel.onnx").is_file()
     assert q.quantized and q.tag(texts[3]).units
 
 
@@ -224,6 +225,14 @@ def test_onnx_graph_is_fused_and_checked(tiny_model, tmp_path):
     layers = ReportTagger.from_pretrained(model).model.encoder.config.num_hidden_layers
     assert ops(False)["Attention"] == layers and ops(False)["SkipLayerNormalization"] > 0
     assert ops(True)["QAttention"] == layers
+    # One weight scale per output channel, and the embedding tables left in float32.
+    quantized = onnx_lib.load(str(onnx_path(model, True))).graph
+    scales = {i.name: list(i.dims) for i in quantized.initializer}
+    hidden = ReportTagger.from_pretrained(model).model.encoder.config.hidden_size
+    for node in quantized.node:
+        if node.op_type == "QAttention":
+            assert scales[node.input[4]] == [3 * hidden]  # weight_scale, one per Q/K/V column
+    assert ops(True)["DequantizeLinear"] == 0
 
 
 def test_onnx_fusion_that_fails_keeps_the_exported_graph(tiny_model, tmp_path, monkeypatch):
@@ -417,7 +426,7 @@ def test_auto_prefers_onnx_int8_only_on_its_own_evidence(tiny_model, tmp_path, m
     tagger = ReportTagger.from_pretrained(model, device="cpu")
     assert (tagger.backend, tagger.quantized) == ("onnx", True)
     assert "ONNX Runtime int8 scored within" in tagger.runtime.reason
-    assert (model / "onnx" / "model_ort_int8.onnx").is_file()
+    assert (model / "onnx" / "model_ort_int8_per_channel.onnx").is_file()
 
     readonly = _read_only_copy(model, tmp_path / "ro", monkeypatch)
     fallback = ReportTagger.from_pretrained(readonly, device="cpu")

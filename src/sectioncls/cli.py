@@ -327,7 +327,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if onnx_installed():  # its int8 is 7-bit weights: the same sums on AVX2 and VNNI
             from importlib.metadata import version
 
+            from .onnx_backend import INT8_RECIPE
+
             results["int8_kernels"]["onnxruntime"] = version("onnxruntime")
+            results["int8_kernels"]["onnx_int8"] = INT8_RECIPE
     results["data"] = {"units": len(build.rows), "fingerprint": build.fingerprint()}
     if student is not None:
         results["student_config"] = student.to_dict()
