@@ -76,12 +76,8 @@ def test_runs_with_other_seeds_merge_into_one_cross_validation(dataset, tiny_ber
     cfg = _tiny_config(tiny_bert_dir, tmp_path)
     kw = {"cfg": cfg, "progress": False, "held_out": ["doc1"]}
     both = cross_validate(dataset, CATS, seeds=(1, 2), **kw)
-    merged = merge_results(
-        [
-            cross_validate(dataset, CATS, seeds=(1,), **kw),
-            cross_validate(dataset, CATS, seeds=(2,), **kw),
-        ]
-    )
+    one, two = (cross_validate(dataset, CATS, seeds=(s,), **kw) for s in (1, 2))
+    merged = merge_results([one, two])
     assert merged["seeds"] == [1, 2]
 
     def strip(rows):
@@ -98,6 +94,12 @@ def test_runs_with_other_seeds_merge_into_one_cross_validation(dataset, tiny_ber
         merge_results([both, both])
     with pytest.raises(ValueError, match="differ"):
         merge_results([both, {**both, "seeds": [9], "categories": ["x"]}])
+    # Torch's int8 kernels must match; ONNX Runtime's only where both runs scored its int8.
+    ort = {"cpu": "x", "onnxruntime": "1.32.0", "onnx_int8": "7-bit, per channel"}
+    merge_results([{**one, "int8_kernels": ort}, {**two, "int8_kernels": {"cpu": "x"}}])
+    for other in ({"cpu": "y"}, {**ort, "onnx_int8": "7-bit, per matrix"}):
+        with pytest.raises(ValueError, match="int8_kernels differ"):
+            merge_results([{**one, "int8_kernels": ort}, {**two, "int8_kernels": other}])
 
 
 def test_held_out_keeps_only_those_folds(dataset):

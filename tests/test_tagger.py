@@ -414,6 +414,8 @@ def test_auto_prefers_onnx_int8_only_on_its_own_evidence(tiny_model, tmp_path, m
     # torch's: `auto` takes it only where the cross-validation scored it, and a read-only
     # checkpoint that cannot hold its graph falls back to what torch's own evidence allows.
     pytest.importorskip("onnxruntime")
+    from sectioncls.onnx_backend import INT8_RECIPE
+
     avx2 = CpuInfo("AMD EPYC", frozenset({"avx2", "fma"}))
     monkeypatch.setattr("sectioncls.runtime.cpu_info", lambda: avx2)
     cv = _cv_with_int8(0.99, 0.99, 0.98, 0.979)
@@ -422,6 +424,11 @@ def test_auto_prefers_onnx_int8_only_on_its_own_evidence(tiny_model, tmp_path, m
     )
     model = tmp_path / "m"
     shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("onnx"))
+    # Figures scored on another int8 recipe are figures of another graph: not evidence.
+    cv["int8_kernels"] = {"onnx_int8": "7-bit weights, one scale per matrix"}
+    (model / "metrics.json").write_text(json.dumps({"cv": cv}), "utf-8")
+    assert not ReportTagger.from_pretrained(model, device="cpu").quantized
+    cv["int8_kernels"] = {"onnx_int8": INT8_RECIPE}
     (model / "metrics.json").write_text(json.dumps({"cv": cv}), "utf-8")
     tagger = ReportTagger.from_pretrained(model, device="cpu")
     assert (tagger.backend, tagger.quantized) == ("onnx", True)

@@ -572,7 +572,20 @@ def _summary(rows: list[dict[str, Any]], name: str, test_name: str) -> dict[str,
 
 
 # Results that must agree for two runs to be one cross-validation with more seeds.
-_SAME_RUN = ("categories", "folds_kind", "config", "data", "student_config", "int8_kernels")
+_SAME_RUN = ("categories", "folds_kind", "config", "data", "student_config")
+# int8 kernels that belong to ONNX Runtime's int8 system, recorded only by a run that scored it.
+_ORT_KERNELS = ("onnxruntime", "onnx_int8")
+
+
+def _kernels_differ(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    """Torch's int8 kernels (CPU, caps) must be the same in both runs; ONNX Runtime's only
+    where both runs scored its int8, since a run without the onnx extra has no such system
+    and the merged figures of that system are then those of the runs that have it."""
+    a, b = a or {}, b or {}
+    torch_keys = (set(a) | set(b)) - set(_ORT_KERNELS)
+    if any(a.get(k) != b.get(k) for k in torch_keys):
+        return True
+    return any(a[k] != b[k] for k in _ORT_KERNELS if k in a and k in b)
 
 
 def merge_results(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -581,12 +594,16 @@ def merge_results(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     Training on the CPU is deterministic given the seed, so `--seeds 42` then `--seeds 7` is
     `--seeds 42 7` in two sittings: the result is what that run writes (baselines from the
     first run only, as they are not rerun per seed; tables pooled over the first seed; errors
-    of the first seed; every seed's pooled figures in `pooled_by_seed`)."""
+    of the first seed; every seed's pooled figures in `pooled_by_seed`). A system that only
+    the first run scored (ONNX Runtime's int8, where a later run lacked the onnx extra) keeps
+    only the first run's seeds, and `Int8Evidence` compares it on those seeds alone."""
     if len(runs) < 2:
         raise ValueError("merge needs at least two results")
     first = runs[0]
     for run in runs[1:]:
         differ = [k for k in _SAME_RUN if run.get(k) != first.get(k)]
+        if _kernels_differ(first.get("int8_kernels"), run.get("int8_kernels")):
+            differ.append("int8_kernels")
         if differ:
             raise ValueError(f"not runs of one cross-validation: {', '.join(differ)} differ")
     seeds = [s for run in runs for s in run["seeds"]]

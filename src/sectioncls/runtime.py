@@ -254,8 +254,8 @@ def choose_runtime(
 
     if quantize:
         if backend == AUTO:
-            # ONNX Runtime's fused int8 is the faster one, but its 7-bit weights lost metric F1
-            # on the first fold scored (README, Speed): it is taken only on its own evidence.
+            # ONNX Runtime's fused int8 is the faster one, but its labels are not torch's (its
+            # first recipe lost metric F1, README, Speed): it is taken only on its own evidence.
             ort_evidence = onnx_int8 is not None and onnx_int8.holds
             backend = "onnx" if onnx_ok and ort_evidence else "torch"
             why = (

@@ -462,10 +462,16 @@ def checkpoint_metrics(path: str | os.PathLike[str]) -> dict[str, Any]:
 def int8_evidence(path: str | os.PathLike[str], backend: str = "torch") -> Int8Evidence | None:
     """The checkpoint's cross-validated float32 and int8 figures for `backend`'s int8 (torch or
     onnx; `metrics.json`, written when it was trained with `--cv-results` from `sectioncls
-    evaluate --int8`), or None."""
+    evaluate --int8`), or None. ONNX Runtime's figures count only when they were scored on the
+    int8 recipe this version writes: another recipe is another graph, with other labels."""
     from .evaluation import INT8, INT8_ORT, MODEL
+    from .onnx_backend import INT8_RECIPE
 
     cv = checkpoint_metrics(path).get("cv")
+    if backend == "onnx":
+        kernels = cv.get("int8_kernels") if isinstance(cv, dict) else None
+        if not isinstance(kernels, dict) or kernels.get("onnx_int8") != INT8_RECIPE:
+            return None
     return Int8Evidence.from_cv(cv, MODEL, MODEL + (INT8_ORT if backend == "onnx" else INT8))
 
 
