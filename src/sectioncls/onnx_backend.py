@@ -174,9 +174,10 @@ def export_onnx(
                 # are the same on every x86 CPU and the evidence from one CPU holds on all.
                 reduce_range=True,
                 # One scale per output channel, as torch's int8 has: at the same speed it moved
-                # the probabilities a quarter as far from float32 as one scale per matrix (mean
-                # 0.0015 against 0.0056 on the held-out written set). u8 weights (8-bit, no
-                # saturation) were as close but ran at float32's speed.
+                # the probabilities a sixth as far from float32 as one scale per matrix (mean
+                # 0.0009 against 0.0051 on the held-out written set; scripts/
+                # compare_int8_recipes.py). u8 weights (8-bit, cannot saturate) were as close
+                # but ran at float32's speed.
                 per_channel=True,
                 op_types_to_quantize=_INT8_OPS,
                 # The fused operators are outside ONNX's type inference: their outputs are float.
