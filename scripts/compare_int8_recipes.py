@@ -18,47 +18,27 @@ import time
 from pathlib import Path
 
 import numpy as np
+from onnxruntime.quantization import QuantType
 
 from sectioncls import ReportTagger
 from sectioncls.data import load_dataset
 from sectioncls.evaluation import Scorer
-from sectioncls.onnx_backend import OnnxRunner, export_onnx, onnx_path
+from sectioncls.onnx_backend import OnnxRunner, export_onnx, onnx_path, quantize_int8
 from sectioncls.runtime import cpu_info
 from sectioncls.schema import LabelSchema
 from sectioncls.sequence import smooth_groups
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# name -> quantize_dynamic keywords; the first is the library's recipe (INT8_RECIPE).
+# name -> `quantize_int8` overrides of the library's recipe (INT8_RECIPE), which comes first.
 RECIPES = {
-    "s7 per channel, MatMul+Attention (library)": dict(
-        weight="s8", reduce_range=True, per_channel=True, ops=["MatMul", "Attention"]
-    ),
-    "s7 per matrix, all ops (previous)": dict(weight="s8", reduce_range=True, per_channel=False),
+    "s7 per channel, MatMul+Attention (library)": {},
+    "s7 per matrix, all ops (previous)": dict(per_channel=False, op_types_to_quantize=None),
     "s8 per matrix, all ops (saturates on AVX2)": dict(
-        weight="s8", reduce_range=False, per_channel=False
+        reduce_range=False, per_channel=False, op_types_to_quantize=None
     ),
-    "u8 per channel, MatMul+Attention": dict(
-        weight="u8", reduce_range=False, per_channel=True, ops=["MatMul", "Attention"]
-    ),
+    "u8 per channel, MatMul+Attention": dict(weight_type=QuantType.QUInt8, reduce_range=False),
 }
-
-
-def quantise(float_path: Path, out: Path, weight: str, reduce_range: bool, per_channel: bool,
-             ops: list[str] | None = None) -> Path:  # fmt: skip
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(
-        str(float_path),
-        str(out),
-        weight_type=QuantType.QInt8 if weight == "s8" else QuantType.QUInt8,
-        reduce_range=reduce_range,
-        per_channel=per_channel,
-        op_types_to_quantize=ops,
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
-    return out
 
 
 def main() -> int:
@@ -98,7 +78,8 @@ def main() -> int:
     rows.append(("torch int8, per channel (Linear)", *timed(torch_int8._run_torch)))
     with tempfile.TemporaryDirectory(prefix="sectioncls-recipes-") as tmp:
         for i, (name, kw) in enumerate(RECIPES.items()):
-            graph = quantise(float_path, Path(tmp) / f"r{i}.onnx", **kw)
+            graph = Path(tmp) / f"r{i}.onnx"
+            quantize_int8(float_path, graph, **kw)
             rows.append((name, *timed(OnnxRunner(graph))))
 
     ref_cat, ref_metric = rows[0][1], rows[0][2]

@@ -12,13 +12,22 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from .textio import atomic_path
 
-__all__ = ["INT8_RECIPE", "ONNX_DIR", "OnnxRunner", "export_onnx", "fuse_for_ort", "onnx_path"]
+__all__ = [
+    "INT8_RECIPE",
+    "ONNX_DIR",
+    "OnnxRunner",
+    "export_onnx",
+    "fuse_for_ort",
+    "onnx_path",
+    "quantize_int8",
+]
 
 ONNX_DIR = "onnx"
 # Named for the fused graphs and the int8 recipe: a graph written by an older recipe (model.onnx
@@ -161,29 +170,38 @@ def export_onnx(
             if fuse:
                 fuse_for_ort(tmp)
     if quantize and not target.is_file():
-        import onnx
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
         with atomic_path(target) as tmp:
-            quantize_dynamic(
-                str(float_path),
-                str(tmp),
-                weight_type=QuantType.QInt8,
-                # 7-bit weights: on AVX2 without VNNI, ONNX Runtime's u8s8 kernels sum pairs
-                # in 16 bits and can saturate; with reduced range they cannot, so the labels
-                # are the same on every x86 CPU and the evidence from one CPU holds on all.
-                reduce_range=True,
-                # One scale per output channel, as torch's int8 has: at the same speed it moved
-                # the probabilities a sixth as far from float32 as one scale per matrix (mean
-                # 0.0009 against 0.0051 on the held-out written set; scripts/
-                # compare_int8_recipes.py). u8 weights (8-bit, cannot saturate) were as close
-                # but ran at float32's speed.
-                per_channel=True,
-                op_types_to_quantize=_INT8_OPS,
-                # The fused operators are outside ONNX's type inference: their outputs are float.
-                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-            )
+            quantize_int8(float_path, tmp)
     return target
+
+
+def quantize_int8(
+    float_path: str | os.PathLike[str], target: str | os.PathLike[str], **overrides: Any
+) -> None:
+    """Write the float graph at `float_path`, quantised to int8 by ONNX Runtime's dynamic
+    quantiser, to `target`: by this version's recipe (`INT8_RECIPE`), or by another one with
+    `overrides` (`quantize_dynamic`'s keywords), which only comparisons of recipes ask for."""
+    _require()
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    options: dict[str, Any] = dict(
+        weight_type=QuantType.QInt8,
+        # 7-bit weights: on AVX2 without VNNI, ONNX Runtime's u8s8 kernels sum pairs in 16 bits
+        # and can saturate; with reduced range they cannot, so the labels are the same on every
+        # x86 CPU and the evidence from one CPU holds on all.
+        reduce_range=True,
+        # One scale per output channel, as torch's int8 has: at the same speed it moved the
+        # probabilities a sixth as far from float32 as one scale per matrix (mean 0.0009
+        # against 0.0051 on the held-out written set; scripts/compare_int8_recipes.py). u8
+        # weights (8-bit, cannot saturate) were as close but ran at float32's speed.
+        per_channel=True,
+        op_types_to_quantize=_INT8_OPS,
+        # The fused operators are outside ONNX's type inference: their outputs are float.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    options.update(overrides)
+    quantize_dynamic(str(float_path), str(target), **options)
 
 
 class OnnxRunner:
